@@ -1,0 +1,1 @@
+"""The benchmark suite: each benchmark writes ``benchmarks/results/<name>.json`` and a plot."""

@@ -1,0 +1,76 @@
+"""Shared by every benchmark: the machine description, JSON results and plots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+RESULTS = Path(__file__).parent / "results"
+
+_PACKAGES = (
+    "bytewax",
+    "confluent-kafka",
+    "redis",
+    "msgspec",
+    "orjson",
+    "numpy",
+    "implicit",
+    "river",
+)
+
+
+def machine() -> dict[str, Any]:
+    """Describe where the numbers were measured."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write(name: str, result: dict[str, Any]) -> Path:
+    """Write ``results/<name>.json`` with the machine description added."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_bytes(
+        orjson.dumps(
+            {**result, "machine": machine()}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        )
+    )
+    return path
+
+
+def bar_plot(name: str, title: str, values: dict[str, float], unit: str) -> Path:
+    """Write ``results/<name>.png``: one bar per measured configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    labels = list(values)
+    bars = ax.barh(labels, [values[k] for k in labels], color="#4C72B0")
+    ax.bar_label(bars, labels=[f"{values[k]:,.0f}" for k in labels], padding=3)
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    ax.margins(x=0.2)
+    fig.tight_layout()
+    path = RESULTS / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Bytewax dataflows: decode and validate, timers, per-customer state, triggers, sinks."""

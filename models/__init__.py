@@ -1,0 +1,1 @@
+"""Pure models: ALS recommendations, online churn, segments, CLV, evaluation, registry."""

@@ -1,0 +1,159 @@
+"""The ``shopkeeper`` command line.
+
+shopkeeper demo                               the engine on embedded Kafka and Redis
+shopkeeper infra                              run embedded Kafka and Redis for other commands
+shopkeeper generate --rate 2000 --duration 60 live traffic to Kafka
+shopkeeper generate --days 365 --out FILE     a year of history to a JSONL file
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shopkeeper.generator import GeneratorConfig
+    from shopkeeper.settings import Settings
+
+# One BLAS thread per process, set before numpy loads (see LIBRARIES.md).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+__all__ = ["main"]
+
+
+def _add_world_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("synthetic world")
+    group.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    group.add_argument("--customers", type=int, default=10_000, help="customers (default 10,000)")
+    group.add_argument("--products", type=int, default=5_000, help="products (default 5,000)")
+    group.add_argument(
+        "--malformed-share",
+        type=float,
+        default=0.005,
+        help="share of deliberately malformed payloads (default 0.005)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shopkeeper", description="Real-time retail CRM engine.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run the engine on embedded Kafka and Redis")
+    demo.add_argument("--rate", type=float, default=2000, help="events per second (default 2000)")
+    demo.add_argument("--duration", type=float, default=60, help="seconds of traffic (default 60)")
+    _add_world_options(demo)
+
+    commands.add_parser("infra", help="run embedded Kafka and Redis until interrupted")
+
+    generate = commands.add_parser(
+        "generate", help="synthetic retail traffic: live to Kafka, or history to a file"
+    )
+    mode = generate.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--rate", type=float, help="live: events per second to Kafka")
+    mode.add_argument("--days", type=int, help="history: days to write to --out")
+    generate.add_argument("--duration", type=float, help="live: seconds (default: until stopped)")
+    generate.add_argument("--out", type=Path, help="history: the JSONL file to write")
+    generate.add_argument(
+        "--start",
+        type=dt.date.fromisoformat,
+        help="history: first day (default: DAYS before today)",
+    )
+    generate.add_argument(
+        "--namespace", default="shopkeeper", help="live: topic namespace (default shopkeeper)"
+    )
+    _add_world_options(generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from shopkeeper.settings import Settings
+
+    settings = Settings()
+    if args.command == "demo":
+        return _demo(args, settings)
+    if args.command == "infra":
+        return _infra(settings)
+    return _generate(parser, args, settings)
+
+
+def _world_config(args: argparse.Namespace) -> GeneratorConfig:
+    from shopkeeper.generator import GeneratorConfig
+
+    return GeneratorConfig(
+        seed=args.seed,
+        customers=args.customers,
+        products=args.products,
+        malformed_share=args.malformed_share,
+    )
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from shopkeeper.demo import run_demo
+
+    run_demo(settings, rate=args.rate, duration=args.duration, config=_world_config(args))
+    return 0
+
+
+def _infra(settings: Settings) -> int:
+    from shopkeeper.embedded import endpoints
+
+    with endpoints(kafka_bootstrap=None, redis_url=None, data_dir=settings.data_dir) as found:
+        print("Embedded Kafka and Redis are running. In another shell:")
+        print(f"  export SHOPKEEPER_KAFKA_BOOTSTRAP={found.kafka_bootstrap}")
+        print(f"  export SHOPKEEPER_REDIS_URL={found.redis_url}")
+        print("Press Ctrl-C to stop.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+    return 0
+
+
+def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    from shopkeeper.generator import World, write_history
+
+    config = _world_config(args)
+    if args.days is not None:
+        if args.out is None:
+            parser.error("--days needs --out FILE")
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = (
+            dt.datetime.combine(args.start, dt.time(), tzinfo=dt.UTC)
+            if args.start is not None
+            else today - dt.timedelta(days=args.days)
+        )
+        summary = write_history(World.build(config), args.out, start=start, days=args.days)
+        print(f"Wrote {args.out} and {args.out.with_suffix('.truth.json')}: {summary}")
+        return 0
+    if settings.kafka_bootstrap is None:
+        parser.error(
+            "live traffic needs a broker: set SHOPKEEPER_KAFKA_BOOTSTRAP "
+            "(`shopkeeper infra` runs an embedded one)"
+        )
+    from shopkeeper.produce import produce
+
+    world = World.build(config)
+    result = produce(
+        world.live(dt.datetime.now(dt.UTC), args.rate),
+        bootstrap=settings.kafka_bootstrap,
+        namespace=args.namespace,
+        rate=args.rate,
+        duration=args.duration,
+    )
+    print(
+        f"Produced {result.total:,} events ({result.malformed:,} malformed) in "
+        f"{result.seconds:.1f} s; {result.delivery_errors} delivery errors"
+    )
+    return 1 if result.delivery_errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
