@@ -13,9 +13,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any, cast
 
 import redis
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 import events
 from shopkeeper.embedded import endpoints
@@ -23,11 +24,16 @@ from shopkeeper.generator import GeneratorConfig, World
 from shopkeeper.metrics import ToolMetrics
 from shopkeeper.produce import ProduceSummary, produce
 from shopkeeper.settings import Settings
+from shopkeeper.topics import ALL_TOPICS, ensure_topics
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["DemoReport", "counts_key", "run_demo"]
 
-COUNTS_KEY = "shopkeeper:demo:events"
 _CATCH_UP_S = 30.0
+
+
+def counts_key(namespace: str) -> str:
+    """The Redis hash where the demo keeps its counts by event name."""
+    return f"{namespace}:demo:events"
 
 
 @dataclasses.dataclass
@@ -44,31 +50,42 @@ class _CountingConsumer(threading.Thread):
     """Read the input topics, decode, and keep absolute counts in one Redis hash."""
 
     def __init__(
-        self, bootstrap: str, redis_url: str, namespace: str, metrics: ToolMetrics
+        self,
+        bootstrap: str,
+        redis_url: str,
+        namespace: str,
+        partitions: dict[str, int],
+        metrics: ToolMetrics,
     ) -> None:
         super().__init__(name="demo-consumer", daemon=True)
+        # Partitions are assigned, not balanced by a consumer group, as Bytewax does.
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
                 "group.id": f"{namespace}.demo",
-                "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "log_level": 4,
             }
         )
-        self._topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
-        self._consumer.subscribe(self._topics)
+        self._consumer.assign(
+            [
+                TopicPartition(topic, partition, OFFSET_BEGINNING)
+                for topic, count in partitions.items()
+                for partition in range(count)
+            ]
+        )
         self._redis = redis.Redis.from_url(redis_url)
+        self._key = counts_key(namespace)
         self._metrics = metrics
         self._decoder = events.EventDecoder()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.consumed: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 self._poll()
         except BaseException as exc:  # reported by the main thread
             self.error = exc
@@ -92,15 +109,17 @@ class _CountingConsumer(threading.Thread):
                 continue
             self.consumed[event.name] += 1
             self._metrics.consumed.labels(event.name).inc()
+        if not self.consumed:
+            return
         # Absolute values, one round trip per batch: a replayed batch changes nothing.
-        self._redis.hset(COUNTS_KEY, mapping=dict(self.consumed))
-        self._consumer.commit(asynchronous=False)
+        counts: dict[Any, Any] = dict(self.consumed)
+        self._redis.hset(self._key, mapping=counts)
 
     def caught_up(self, expected: int) -> bool:
         return sum(self.consumed.values()) >= expected
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
 
 def run_demo(
@@ -127,8 +146,20 @@ def run_demo(
         say(f"Building a world of {config.customers:,} customers and {config.products:,} products")
         world = World.build(config)
         client = redis.Redis.from_url(found.redis_url)
-        client.delete(COUNTS_KEY)
-        consumer = _CountingConsumer(found.kafka_bootstrap, found.redis_url, namespace, metrics)
+        client.delete(counts_key(namespace))
+        partitions = ensure_topics(
+            found.kafka_bootstrap,
+            [events.in_namespace(t, namespace) for t in ALL_TOPICS],
+            embedded=found.embedded_kafka,
+        )
+        inputs = {events.in_namespace(t, namespace) for t in events.TOPICS}
+        consumer = _CountingConsumer(
+            found.kafka_bootstrap,
+            found.redis_url,
+            namespace,
+            {t: n for t, n in partitions.items() if t in inputs},
+            metrics,
+        )
         consumer.start()
         say(f"Producing {rate:,.0f} events/s for {duration:,.0f} s")
         produced = produce(
@@ -146,14 +177,17 @@ def run_demo(
         consumer.join()
         if consumer.error is not None:
             raise consumer.error
-        stored = {k.decode(): int(v) for k, v in client.hgetall(COUNTS_KEY).items()}
+        stored = {
+            k.decode(): int(v)
+            for k, v in cast("dict[bytes, bytes]", client.hgetall(counts_key(namespace))).items()
+        }
         client.close()
     report = DemoReport(produced, consumer.consumed, consumer.rejected, stored)
-    _print_report(report, say)
+    _print_report(report, counts_key(namespace), say)
     return report
 
 
-def _print_report(report: DemoReport, say: Callable[[str], None]) -> None:
+def _print_report(report: DemoReport, key: str, say: Callable[[str], None]) -> None:
     produced = report.produced
     say("")
     say(
@@ -163,7 +197,7 @@ def _print_report(report: DemoReport, say: Callable[[str], None]) -> None:
     )
     for topic, count in sorted(produced.by_topic.items()):
         say(f"  {topic:<32} {count:>10,}")
-    say(f"Consumed {sum(report.consumed.values()):,}; counts stored in Redis hash {COUNTS_KEY}:")
+    say(f"Consumed {sum(report.consumed.values()):,}; counts stored in Redis hash {key}:")
     for name, count in sorted(report.stored.items(), key=lambda kv: -kv[1]):
         say(f"  {name:<32} {count:>10,}")
     if report.rejected:

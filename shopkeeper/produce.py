@@ -85,7 +85,12 @@ def produce(
             if metrics is not None:
                 metrics.delivery_errors.labels(message.topic()).inc()
 
-    total = limit if limit is not None else (int(rate * duration) if rate and duration else None)
+    if rate is not None and duration is not None:
+        # Paced: the duration is a count, so the run is exactly rate x duration items.
+        paced = round(rate * duration)
+        limit = paced if limit is None else min(limit, paced)
+        duration = None
+    total = limit
     bar = tqdm(total=total, unit="ev", disable=not progress, desc="produce", smoothing=0.1)
     start = clock()
     next_pause = start

@@ -35,7 +35,7 @@ def main(bootstrap: str, count: int, out: str, topics: list[str]) -> int:
                 key = message.key() or b""
                 sink.write(
                     f"{message.topic()} {message.partition()} {message.offset()} "
-                    f"{key.hex()} {message.value().hex()}\n"
+                    f"{key.hex()} {(message.value() or b'').hex()}\n"
                 )
                 received += 1
     consumer.close()
