@@ -1,1 +1,44 @@
-"""The Redis key contract of customer and item features: layout, version, reads, writes."""
+"""The Redis contract of customer and item features: key layout and version, reads, writes.
+
+Writes are absolute values guarded by a sequence number (one pipeline per batch); windowed
+counts are stored as time buckets and folded at read time (``fold``), so they are right
+whenever they are read.
+"""
+
+from feature_store._errors import CorruptFeature, FeatureStoreError, FeatureStoreUnavailable
+from feature_store._keys import LAYOUT_VERSION, KeyLayout, PopularityKind, PopularityResolution
+from feature_store._store import (
+    SEQ_FIELD,
+    CustomerErase,
+    CustomerWrite,
+    FeatureStore,
+    ItemWrite,
+    PopularityCount,
+    Write,
+    WriteStats,
+)
+from feature_store._windows import RESOLUTIONS, WINDOWS, BucketCounts, encode_log, fold, fold_log
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "RESOLUTIONS",
+    "SEQ_FIELD",
+    "WINDOWS",
+    "BucketCounts",
+    "CorruptFeature",
+    "CustomerErase",
+    "CustomerWrite",
+    "FeatureStore",
+    "FeatureStoreError",
+    "FeatureStoreUnavailable",
+    "ItemWrite",
+    "KeyLayout",
+    "PopularityCount",
+    "PopularityKind",
+    "PopularityResolution",
+    "Write",
+    "WriteStats",
+    "encode_log",
+    "fold",
+    "fold_log",
+]

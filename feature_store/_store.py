@@ -1,0 +1,244 @@
+"""Reads and writes of features in Redis: absolute values, one pipeline per batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, Literal, cast
+
+import redis
+
+from feature_store._errors import FeatureStoreUnavailable
+from feature_store._keys import KeyLayout, PopularityKind, PopularityResolution
+
+__all__ = [
+    "CustomerErase",
+    "CustomerWrite",
+    "FeatureStore",
+    "ItemWrite",
+    "PopularityCount",
+    "Write",
+    "WriteStats",
+]
+
+SEQ_FIELD: Final = "_seq"
+
+# Writes a hash only if its sequence number is not older than the stored one, and never
+# for an erased customer. Returns 1 written, 0 older than stored, -1 erased.
+_GUARDED_HSET: Final = """
+if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if stored > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+return 1
+"""
+
+_POPULARITY_TTL_S: Final[dict[PopularityResolution, int]] = {"1h": 2 * 86_400, "1d": 9 * 86_400}
+_POPULARITY_WINDOWS: Final[dict[str, tuple[PopularityResolution, int, int]]] = {
+    # window -> (resolution, bucket size, window length), in seconds
+    "24h": ("1h", 3_600, 86_400),
+    "7d": ("1d", 86_400, 7 * 86_400),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CustomerWrite:
+    """A customer's features as of sequence number ``seq`` (events applied)."""
+
+    customer_id: str
+    fields: Mapping[str, str]
+    seq: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CustomerErase:
+    """Erase a customer everywhere, and refuse their features from now on."""
+
+    customer_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PopularityCount:
+    """One product's absolute count of ``kind`` in one time bucket, in one scope."""
+
+    kind: PopularityKind
+    resolution: PopularityResolution
+    start: int
+    scope: str
+    count: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ItemWrite:
+    """A product's features as of ``seq``, and its changed popularity buckets."""
+
+    product_id: str
+    fields: Mapping[str, str]
+    seq: int
+    popularity: Sequence[PopularityCount] = ()
+
+
+Write = CustomerWrite | CustomerErase | ItemWrite
+
+
+@dataclasses.dataclass
+class WriteStats:
+    """What one batch did."""
+
+    written: int = 0
+    stale: int = 0
+    refused_erased: int = 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class FeatureStore:
+    """Customer and item features in Redis.
+
+    Every write is an absolute value guarded by a sequence number, so replaying a batch
+    after a crash changes nothing, and an older state never overwrites a newer one.
+    Erased customers leave a tombstone that refuses later writes, so a replay does not
+    bring them back.
+
+    Args:
+        client: A redis-py client (its connection pool is shared by every call).
+        layout: The key layout (and namespace).
+
+    Example:
+        >>> store = FeatureStore(redis.Redis.from_url(url), KeyLayout("shop"))  # doctest: +SKIP
+        >>> store.write([CustomerWrite("c-1", {"orders_total": "2"}, seq=7)])  # doctest: +SKIP
+        WriteStats(written=1, stale=0, refused_erased=0)
+    """
+
+    def __init__(self, client: redis.Redis, layout: KeyLayout | None = None) -> None:
+        self._client = client
+        self.keys = layout or KeyLayout()
+        self._guarded_hset = client.register_script(_GUARDED_HSET)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def write(self, batch: Iterable[Write]) -> WriteStats:
+        """Apply a batch of writes in one pipelined round trip.
+
+        Raises:
+            FeatureStoreUnavailable: Redis did not take the batch.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        guarded: list[int] = []  # positions of the guarded writes among the results
+        for write in batch:
+            if isinstance(write, CustomerWrite):
+                guarded.append(len(pipe))
+                self._queue_hash(
+                    pipe,
+                    [self.keys.customer(write.customer_id), self.keys.tombstone(write.customer_id)],
+                    write.fields,
+                    write.seq,
+                )
+            elif isinstance(write, ItemWrite):
+                guarded.append(len(pipe))
+                self._queue_hash(pipe, [self.keys.item(write.product_id)], write.fields, write.seq)
+                pipe.sadd(self.keys.items, write.product_id)
+                for count in write.popularity:
+                    key = self.keys.popularity(
+                        count.kind, count.resolution, count.start, count.scope
+                    )
+                    # GT: counts in a bucket only grow, so a replayed lower count is ignored.
+                    pipe.zadd(key, {write.product_id: count.count}, gt=True)
+                    pipe.expire(key, _POPULARITY_TTL_S[count.resolution])
+            else:
+                pipe.delete(self.keys.customer(write.customer_id))
+                pipe.set(self.keys.tombstone(write.customer_id), "1")
+        try:
+            results = pipe.execute()
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"feature write failed: {exc}") from exc
+        stats = WriteStats()
+        for outcome in (results[i] for i in guarded):
+            if outcome == 1:
+                stats.written += 1
+            elif outcome == 0:
+                stats.stale += 1
+            else:
+                stats.refused_erased += 1
+        return stats
+
+    def _queue_hash(self, pipe: Any, keys: list[str], fields: Mapping[str, str], seq: int) -> None:
+        args: list[str | int] = [SEQ_FIELD, seq, SEQ_FIELD, seq]
+        for name, value in fields.items():
+            if name != SEQ_FIELD:
+                args.append(name)
+                args.append(value)
+        self._guarded_hset(keys=keys, args=args, client=pipe)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def customer(self, customer_id: str) -> dict[str, str] | None:
+        """One customer's stored fields in one round trip; ``None`` if unknown or erased."""
+        return self.customers([customer_id])[0]
+
+    def customers(self, customer_ids: Sequence[str]) -> list[dict[str, str] | None]:
+        """Many customers in one pipelined round trip, in the order asked."""
+        return self._hashes([self.keys.customer(c) for c in customer_ids])
+
+    def item(self, product_id: str) -> dict[str, str] | None:
+        """One product's stored fields; ``None`` if unknown."""
+        return self.items([product_id])[0]
+
+    def items(self, product_ids: Sequence[str]) -> list[dict[str, str] | None]:
+        """Many products in one pipelined round trip, in the order asked."""
+        return self._hashes([self.keys.item(p) for p in product_ids])
+
+    def product_ids(self) -> set[str]:
+        """Every product id that has features."""
+        try:
+            members = self._client.smembers(self.keys.items)
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reading the item index failed: {exc}") from exc
+        return {_text(m) for m in members}  # type: ignore[union-attr]
+
+    def is_erased(self, customer_id: str) -> bool:
+        """Whether the customer was erased."""
+        try:
+            return bool(self._client.exists(self.keys.tombstone(customer_id)))
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reading a tombstone failed: {exc}") from exc
+
+    def popularity(
+        self,
+        kind: PopularityKind,
+        *,
+        window: Literal["24h", "7d"],
+        now: dt.datetime,
+        scope: str = "all",
+        k: int = 100,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` most viewed (or bought) products in ``scope`` over ``window`` before ``now``.
+
+        Folded at read time from hourly (24 h) or daily (7 d) buckets, so it is right even
+        when no event arrived recently; exact to the bucket at the window's far edge.
+        """
+        resolution, size, length = _POPULARITY_WINDOWS[window]
+        high = int(now.timestamp())
+        first = (high - length) // size * size + size
+        starts = range(first, high // size * size + 1, size)
+        keys = [self.keys.popularity(kind, resolution, s, scope) for s in starts]
+        try:
+            ranked = cast("list[tuple[bytes, float]]", self._client.zunion(keys, withscores=True))
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reading popularity failed: {exc}") from exc
+        pairs = [(_text(member), float(score)) for member, score in ranked]
+        pairs.sort(key=lambda pair: (-pair[1], pair[0]))
+        return pairs[:k]
+
+    def _hashes(self, keys: list[str]) -> list[dict[str, str] | None]:
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        try:
+            found = pipe.execute()
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"feature read failed: {exc}") from exc
+        return [{_text(k): _text(v) for k, v in h.items()} or None for h in found]

@@ -1,0 +1,72 @@
+"""Prometheus metrics of the feature flow.
+
+Labels are bounded: topic, event name, outcome, reason, partition; never an id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["FlowMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0, 300.0, 3600.0)
+_BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class FlowMetrics:
+    """Every metric the feature flow moves.
+
+    Args:
+        registry: Where to register; tests pass a fresh ``CollectorRegistry``.
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.events = Counter(
+            "shopkeeper_flow_events_total",
+            "Input messages by topic, event name and outcome "
+            "(applied, duplicate, rejected, ignored_erased).",
+            ["topic", "event", "outcome"],
+            registry=registry,
+        )
+        self.dlq = Counter(
+            "shopkeeper_flow_dlq_total",
+            "Messages sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.freshness = Histogram(
+            "shopkeeper_flow_freshness_seconds",
+            "Redis write time minus event time, per applied event.",
+            buckets=_FRESHNESS_BUCKETS,
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "shopkeeper_flow_consumer_lag_messages",
+            "Messages behind the partition's high watermark.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "shopkeeper_flow_write_batch_size",
+            "Feature writes per Redis pipeline.",
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.write_latency = Histogram(
+            "shopkeeper_flow_redis_write_seconds",
+            "Time of one pipelined feature write.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.write_errors = Counter(
+            "shopkeeper_flow_redis_errors_total",
+            "Failed feature writes (each retried).",
+            registry=registry,
+        )
+        self.writes = Counter(
+            "shopkeeper_flow_feature_writes_total",
+            "Feature hash writes by kind and outcome (written, stale, refused_erased).",
+            ["kind", "outcome"],
+            registry=registry,
+        )

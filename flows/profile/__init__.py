@@ -1,0 +1,12 @@
+"""Per-key state of the profile flow: customers and catalogue items, folded on event time.
+
+Pure logic: no clock, no I/O, no Bytewax. The flow keeps one ``CustomerProfile`` per
+customer and one ``ItemState`` per product in its stateful steps, and writes their
+``features()`` to Redis as absolute values guarded by ``_seq``.
+"""
+
+from flows.profile._customer import CustomerProfile
+from flows.profile._features import GROUPS
+from flows.profile._item import ItemState, item_signals
+
+__all__ = ["GROUPS", "CustomerProfile", "ItemState", "item_signals"]

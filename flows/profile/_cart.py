@@ -1,0 +1,132 @@
+"""The customer's current cart, rebuilt exactly when cart events arrive out of order."""
+
+from __future__ import annotations
+
+import bisect
+from typing import Final, Literal, cast
+
+from flows.profile._format import NEVER, iso, json_text, money, to_units
+
+__all__ = ["Cart", "CartOp"]
+
+OpKind = Literal["add", "remove", "replace", "purchase"]
+Lines = dict[str, tuple[int, float]]
+"""product_id -> (quantity, unit price)."""
+
+CartOp = tuple[float, int, OpKind, object]
+"""(event time, tie-break hash, kind, payload); payloads are documented on ``Cart.apply``."""
+
+MAX_OPS: Final = 200
+"""Ops kept for out-of-order replay; a burst beyond this folds its oldest ops early."""
+
+
+def _op_order(op: CartOp) -> tuple[float, int]:
+    return (op[0], op[1])
+
+
+def _play(lines: Lines, kind: OpKind, payload: object) -> None:
+    if kind == "add":
+        product_id, quantity, price = cast(tuple[str, int, float], payload)
+        held = lines.get(product_id)
+        lines[product_id] = (quantity + (held[0] if held else 0), price)
+    elif kind == "remove":
+        product_id, quantity = cast(tuple[str, int], payload)
+        held = lines.get(product_id)
+        if held is not None:
+            if held[0] > quantity:
+                lines[product_id] = (held[0] - quantity, held[1])
+            else:
+                del lines[product_id]
+    elif kind == "replace":
+        lines.clear()
+        for product_id, quantity, price in cast(tuple[tuple[str, int, float], ...], payload):
+            held = lines.get(product_id)
+            lines[product_id] = (quantity + (held[0] if held else 0), price)
+    else:  # purchase
+        for product_id in cast(tuple[str, ...], payload):
+            lines.pop(product_id, None)
+
+
+class Cart:
+    """A cart as ``base`` (all ops before the watermark) plus a sorted log of recent ops.
+
+    An op inside the allowed lateness is inserted at its event-time place and the cart is
+    replayed from ``base``, so any arrival order inside the lateness gives the same cart.
+    An op older than the watermark is dropped: replaying it onto a cart that has moved on
+    would be wrong either way, and an hour-late cart change is no longer the customer's
+    current cart.
+
+    Example:
+        >>> cart = Cart()
+        >>> cart.apply((20.0, 2, "remove", ("P1", 1)), watermark=0.0)
+        True
+        >>> cart.apply((10.0, 1, "add", ("P1", 3, 18.0)), watermark=0.0)  # arrives late
+        True
+        >>> cart.lines
+        {'P1': (2, 18.0)}
+    """
+
+    __slots__ = ("_base", "_lines", "_ops", "_updated")
+
+    def __init__(self) -> None:
+        self._base: Lines = {}
+        self._ops: list[CartOp] = []
+        self._lines: Lines = {}
+        self._updated = NEVER
+
+    @property
+    def lines(self) -> Lines:
+        """The current cart (do not mutate)."""
+        return self._lines
+
+    @property
+    def updated_at(self) -> float:
+        """Event time of the latest cart op applied, or ``NEVER``."""
+        return self._updated
+
+    def apply(self, op: CartOp, watermark: float) -> bool:
+        """Fold one op in; return False if it is older than ``watermark`` and was dropped.
+
+        Payloads: ``add`` ``(product_id, quantity, price)``, ``remove``
+        ``(product_id, quantity)``, ``replace`` a tuple of ``(product_id, quantity, price)``
+        (Cart Viewed), ``purchase`` a tuple of purchased product ids (Order Completed).
+        """
+        if op[0] < watermark:
+            return False
+        ops = self._ops
+        if not ops or _op_order(op) >= _op_order(ops[-1]):
+            ops.append(op)
+            _play(self._lines, op[2], op[3])
+        else:
+            bisect.insort(ops, op, key=_op_order)
+            lines = dict(self._base)
+            for _, _, kind, payload in ops:
+                _play(lines, kind, payload)
+            self._lines = lines
+        self._updated = max(self._updated, op[0])
+        # Ops before the watermark can no longer be preceded by an accepted op: fold them.
+        while ops and (ops[0][0] < watermark or len(ops) > MAX_OPS):
+            first = ops.pop(0)
+            _play(self._base, first[2], first[3])
+        return True
+
+    def fields(self) -> dict[str, str]:
+        """Return ``cart``, ``cart_value``, ``cart_items`` and ``cart_updated_at`` (if any)."""
+        lines = self._lines
+        value = sum(to_units(price) * quantity for quantity, price in lines.values())
+        out = {
+            "cart": json_text(
+                {p: {"price": price, "qty": qty} for p, (qty, price) in lines.items()}
+            ),
+            "cart_value": money(value),
+            "cart_items": str(sum(quantity for quantity, _ in lines.values())),
+        }
+        if self._updated != NEVER:
+            out["cart_updated_at"] = iso(self._updated)
+        return out
+
+    def __getstate__(self) -> tuple[Lines, list[CartOp], Lines, float]:
+        return (self._base, self._ops, self._lines, self._updated)
+
+    def __setstate__(self, state: tuple[Lines, list[CartOp], Lines, float]) -> None:
+        self._base, self._ops, self._lines, self._updated = state

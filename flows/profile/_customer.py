@@ -1,0 +1,355 @@
+"""``CustomerProfile``: one customer's state, folded from events on event time."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+import sys
+from array import array
+from collections import OrderedDict
+from typing import Any, Final
+
+import events
+from feature_store import BucketCounts
+from flows.profile._affinity import DecayedScores
+from flows.profile._cart import Cart
+from flows.profile._features import (
+    ACTIVITY,
+    AFFINITY,
+    CART,
+    GROUPS,
+    INTERACTIONS,
+    ORDERS,
+    build_group,
+)
+from flows.profile._format import NEVER, id_hash, iso, json_text
+from flows.profile._handlers import HANDLERS, YEAR
+
+__all__ = ["CustomerProfile"]
+
+_ALL_DIRTY: Final = [None] * len(GROUPS)
+
+RECENT_MAX: Final = 50
+SESSIONS_MAX: Final = 200
+_SESSION_MEMORY: Final = 86_400.0
+_BLOCK: Final = 300  # finest bucket size: pruning only changes at multiples of it
+
+_UINT32: Final = 2**32 - 1
+# State that is pickled, in this order; the feature caches are rebuilt after a restore.
+_STATE: Final = (
+    "_lateness", "_dedupe_horizon", "_dedupe_max", "_erased", "_seq", "_seen", "_first",
+    "_last", "_block", "_gts", "_channels", "_sessions", "_views", "_adds", "_orders_win",
+    "_session_win", "_orders", "_orders_oldest", "_orders_total", "_revenue",
+    "_last_purchase", "_cart", "_categories", "_brands", "_recent", "_refunds", "_refunded",
+    "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
+)  # fmt: skip
+_SEEN: Final = _STATE.index("_seen")
+
+
+class CustomerProfile:
+    """One customer's live features, folded from events on event time; no clock, no I/O.
+
+    ``apply`` folds an event in; ``features`` returns the Redis hash (every value a string;
+    the field list is in ``flows.profile._features``). Any arrival order of the same events
+    within the allowed lateness gives the same features. Most features (counts, sums,
+    windows, latest-wins values, ``recent``) are order-independent whatever the lateness;
+    the exceptions beyond it: a cart event older than the watermark (latest event time minus
+    ``lateness``) is left out of the cart, a session is remembered for a day beyond the
+    lateness, and more than 20 categories or brands make the kept top 20 approximate.
+    Ties in event time are broken by a hash of ``message_id``, never by arrival.
+
+    Dedupe: ``message_id`` s are remembered (as 64-bit hashes) for ``dedupe_horizon`` of
+    event time behind the latest event and at most ``dedupe_max`` of them, oldest forgotten
+    first; a duplicate beyond that bound is applied again. An ``Order Completed`` whose
+    ``order_id`` is already in the 365-day orders log is a duplicate too (the first copy
+    wins).
+
+    Erasure: ``Deletion Requested`` clears the state and sets ``erased``; the flow deletes
+    the customer's keys and must keep this (tiny) profile in its state, because an erased
+    profile ignores every later event, including a replay of earlier ones.
+
+    Args:
+        lateness: How late an event may arrive and still be placed exactly (cart replay);
+            window buckets and the orders log are also kept this much longer.
+        dedupe_horizon: How far behind the latest event time ids are remembered.
+        dedupe_max: At most this many ids are remembered.
+
+    Example:
+        >>> import datetime as dt
+        >>> import events
+        >>> order = events.OrderCompleted(
+        ...     message_id="m-1", timestamp=dt.datetime(2025, 5, 1, 12, tzinfo=dt.UTC),
+        ...     channel="web", customer_id="c-1",
+        ...     properties=events.OrderCompletedProperties(
+        ...         order_id="O-1", revenue=54.0, currency="EUR",
+        ...         products=[events.Product(product_id="P1", price=18.0, currency="EUR",
+        ...                                  quantity=3, category="Coffee")]))
+        >>> profile = CustomerProfile()
+        >>> profile.apply(order), profile.apply(order)
+        (True, False)
+        >>> features = profile.features()
+        >>> features["orders_total"], features["revenue_total"], features["last_purchase_at"]
+        ('1', '54.00', '2025-05-01T12:00:00Z')
+        >>> features["affinity:category"]
+        '[["Coffee",15.0]]'
+    """
+
+    __slots__ = (
+        *_STATE,
+        "_cache",
+        "_log_last",
+        "_log_text",
+        "_o365",
+        "_o365_until",
+        "_recent_text",
+        "_win_text",
+    )
+
+    def __init__(
+        self,
+        *,
+        lateness: dt.timedelta = dt.timedelta(hours=1),
+        dedupe_horizon: dt.timedelta = dt.timedelta(days=7),
+        dedupe_max: int = 2_000,
+    ) -> None:
+        self._lateness = lateness.total_seconds()
+        self._dedupe_horizon = dedupe_horizon.total_seconds()
+        self._dedupe_max = dedupe_max
+        self._erased = False
+        self._seq = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        # message_id hash -> event time in whole seconds (packs into 12 bytes when pickled)
+        self._seen: OrderedDict[int, int] = OrderedDict()
+        self._first = math.inf
+        self._last = NEVER
+        self._block = -math.inf  # the finest-bucket block of the last prune
+        self._gts = [NEVER] * len(GROUPS)  # event time of each group's last change
+        self._channels: dict[str, int] = {}
+        self._sessions: OrderedDict[str, float] = OrderedDict()  # session -> first event time
+        self._views = BucketCounts()
+        self._adds = BucketCounts()
+        self._orders_win = BucketCounts()
+        self._session_win = BucketCounts()
+        self._orders: dict[str, tuple[float, int]] = {}  # order_id -> (time, revenue units)
+        self._orders_oldest = math.inf  # the earliest time in _orders
+        self._orders_total = 0
+        self._revenue = 0
+        self._last_purchase = NEVER
+        self._cart = Cart()
+        self._categories = DecayedScores()
+        self._brands = DecayedScores()
+        self._recent: list[tuple[float, int, int, str]] = []  # (t, tie, line, JSON), oldest 1st
+        self._refunds = 0
+        self._refunded = 0
+        self._refunded_ids: dict[str, None] = {}
+        self._refunded_orders = 0
+        self._tickets: dict[str, tuple[float, int, bool]] = {}  # id -> (t, tie, is open)
+        self._nps: tuple[float, int, int] | None = None
+        self._csat: tuple[float, int, int] | None = None
+        self._consent: dict[str, tuple[float, int, bool]] = {}
+        self._traits: dict[str, tuple[float, int, str]] = {}
+        self._dirty_all()
+
+    def _dirty_all(self) -> None:
+        # Encoded features per group and piece, rebuilt only when stale; never pickled.
+        self._cache: list[dict[str, str] | None] = list(_ALL_DIRTY)
+        self._log_text: str | None = None
+        self._log_last: tuple[float, str] | None = None  # (time, id) of its last entry
+        self._o365: tuple[int, int] | None = None  # orders and revenue units in 365 d
+        self._win_text: list[str | None] = [None] * 4
+        self._recent_text: str | None = None  # ``recent`` without its brackets
+        self._o365_until = NEVER  # orders_365d holds while last_seen - 365 d < this
+
+    @property
+    def erased(self) -> bool:
+        """True once ``Deletion Requested`` was applied; every later event is ignored."""
+        return self._erased
+
+    @property
+    def seq(self) -> int:
+        """Events applied so far (monotonic): the sink's guard against older writes."""
+        return self._seq
+
+    @property
+    def last_seen(self) -> dt.datetime | None:
+        """The latest event time applied, if any."""
+        return None if self._last == NEVER else dt.datetime.fromtimestamp(self._last, dt.UTC)
+
+    def apply(self, event: events.Event) -> bool:
+        """Fold one event in.
+
+        Returns:
+            True if applied; False for a duplicate ``message_id`` (or a known ``order_id``),
+            for any event once erased, and for events about no customer (catalogue).
+        """
+        handler = HANDLERS.get(type(event))
+        if handler is None or self._erased:
+            return False
+        key = id_hash(event.message_id)
+        seen = self._seen
+        if key in seen:
+            return False
+        if type(event) is events.OrderCompleted and event.properties.order_id in self._orders:
+            return False
+        t = event.timestamp.timestamp()
+        self._seq += 1
+        if type(event) is events.DeletionRequested:
+            self._erased = True
+            self._reset()
+            return True
+        if t > self._last:
+            self._advance(t)
+        self._first = min(self._first, t)
+        seen[key] = int(t)
+        tie = key >> 33  # orders events with equal times; 31 bits pickle in 5 bytes, not 10
+        if len(seen) > self._dedupe_max:
+            seen.popitem(last=False)
+        horizon = self._last - self._dedupe_horizon
+        while seen and seen[next(iter(seen))] < horizon:
+            seen.popitem(last=False)
+        self._channels[event.channel] = self._channels.get(event.channel, 0) + 1
+        session = event.session_id
+        if session is not None:
+            self._count_session(session, t)
+        self._touch(ACTIVITY, t)
+        handler(self, event, t, tie)
+        return True
+
+    def _advance(self, t: float) -> None:
+        """Move the latest event time: the time-relative fields change with it."""
+        self._last = t
+        cache = self._cache
+        cache[AFFINITY] = None  # decayed to last_seen
+        if t - YEAR >= self._o365_until:
+            cache[ORDERS] = self._o365 = None
+        earliest_read = t - self._lateness
+        block = earliest_read // _BLOCK
+        if block > self._block:
+            since = self._block * _BLOCK  # same 5-minute block as the last prune's
+            self._block = block
+            for i, counts in enumerate(self._windows()):
+                if counts.prune_epoch(earliest_read, since=since):
+                    self._win_text[i] = None
+        cutoff = earliest_read - YEAR
+        if self._orders_oldest <= cutoff:
+            orders = self._orders
+            for order_id in [k for k, v in orders.items() if v[0] <= cutoff]:
+                del orders[order_id]
+            self._orders_oldest = min((v[0] for v in orders.values()), default=math.inf)
+            self._log_text = self._o365 = cache[ORDERS] = None
+        sessions = self._sessions
+        cutoff = earliest_read - _SESSION_MEMORY
+        while sessions and sessions[next(iter(sessions))] < cutoff:
+            sessions.popitem(last=False)
+
+    def _windows(self) -> tuple[BucketCounts, BucketCounts, BucketCounts, BucketCounts]:
+        return (self._views, self._adds, self._orders_win, self._session_win)
+
+    def _count(self, which: int, t: float, n: int = 1) -> None:
+        self._windows()[which].add_epoch(t, n, earliest_read=self._last - self._lateness)
+        self._win_text[which] = None
+
+    def _touch(self, group: int, t: float) -> None:
+        self._cache[group] = None
+        self._gts[group] = max(self._gts[group], t)
+
+    def _count_session(self, session: str, t: float) -> None:
+        # A session counts once, at its first event's time, even when that event is late.
+        first = self._sessions.get(session)
+        if first is None:
+            self._sessions[session] = t
+            if len(self._sessions) > SESSIONS_MAX:
+                self._sessions.popitem(last=False)
+            self._count(3, t)
+        elif t < first:
+            self._sessions[session] = t
+            self._count(3, first, -1)
+            self._count(3, t)
+
+    def _interact(self, t: float, tie: int, line: int, product_id: str, kind: str) -> None:
+        recent = self._recent
+        key = (t, tie, line)
+        if len(recent) >= RECENT_MAX and key < recent[0][:3]:
+            return
+        entry = (t, tie, line, json_text([product_id, kind, iso(t)]))
+        text = self._recent_text
+        if not recent or key > recent[-1][:3]:
+            recent.append(entry)
+            if text is not None:  # newest first: the new entry goes in front
+                text = f"{entry[3]},{text}" if text else entry[3]
+        else:
+            bisect.insort(recent, entry)
+            text = None
+        if len(recent) > RECENT_MAX:
+            oldest = recent.pop(0)[3]
+            if text is not None:
+                text = text[: -len(oldest) - 1]
+        self._recent_text = text
+        self._touch(INTERACTIONS, t)
+
+    def _like(self, product: events.Product, weight: float, t: float) -> None:
+        if product.category is not None:
+            self._categories.add(product.category, weight, t)
+        if product.brand is not None:
+            self._brands.add(product.brand, weight, t)
+        self._touch(AFFINITY, t)
+
+    def _cart_op(self, t: float, tie: int, kind: Any, payload: object) -> None:
+        if self._cart.apply((t, tie, kind, payload), self._last - self._lateness):
+            self._touch(CART, t)
+
+    def _latest(self, register: dict[str, Any], name: str, t: float, tie: int, value: Any) -> bool:
+        old = register.get(name)
+        if old is not None and (old[0], old[1]) >= (t, tie):
+            return False
+        register[name] = (t, tie, value)
+        return True
+
+    def features(self) -> dict[str, str]:
+        """Return the flat Redis hash of this customer (see ``flows.profile._features``).
+
+        Only the groups changed since the last call are re-encoded. An erased profile
+        returns the tombstone ``{"_erased": "1", "_seq": ...}``.
+        """
+        if self._erased:
+            return {"_erased": "1", "_seq": str(self._seq)}
+        out = {"_seq": str(self._seq)}
+        cache = self._cache
+        for group in range(len(GROUPS)):
+            fields = cache[group]
+            if fields is None:
+                fields = cache[group] = build_group(self, group)
+            out.update(fields)
+        return out
+
+    def __getstate__(self) -> tuple[object, ...]:
+        state = [getattr(self, name) for name in _STATE]
+        # The dedupe ids are most of a profile: packed they take 12 bytes each, not ~19.
+        hashes = array("Q", self._seen.keys())
+        try:
+            times = array("I", self._seen.values())
+        except OverflowError:  # before 1970 or after 2106: clamp, eviction is rough anyway
+            times = array("I", [min(max(t, 0), _UINT32) for t in self._seen.values()])
+        if sys.byteorder == "big":  # snapshots are little-endian everywhere
+            hashes.byteswap()
+            times.byteswap()
+        state[_SEEN] = (hashes.tobytes(), times.tobytes())
+        return tuple(state)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(_STATE, state, strict=True):
+            object.__setattr__(self, name, value)
+        packed_hashes: bytes
+        packed_times: bytes
+        packed_hashes, packed_times = state[_SEEN]  # type: ignore[misc]
+        hashes, times = array("Q"), array("I")
+        hashes.frombytes(packed_hashes)
+        times.frombytes(packed_times)
+        if sys.byteorder == "big":
+            hashes.byteswap()
+            times.byteswap()
+        self._seen = OrderedDict(zip(hashes, times, strict=True))
+        self._dirty_all()
