@@ -197,7 +197,7 @@ class FeatureStore:
             members = self._client.smembers(self.keys.items)
         except redis.RedisError as exc:
             raise FeatureStoreUnavailable(f"reading the item index failed: {exc}") from exc
-        return {_text(m) for m in members}  # type: ignore[union-attr]
+        return {_text(m) for m in members}
 
     def is_erased(self, customer_id: str) -> bool:
         """Whether the customer was erased."""
