@@ -8,6 +8,12 @@ Version 1 (``v1`` in every key)::
     <ns>:v1:items                             set    every product id with features
     <ns>:v1:pop:<kind>:<res>:<start>:<scope>  zset   product -> count in one time bucket
 
+A customer or item hash holds ``_seq`` (the state's sequence number, which guards
+writes) and one field per feature group (``activity``, ``orders``, ``cart``, ...; for items
+``catalog`` and ``popularity``), each the compact JSON object of that group's features,
+all values strings. Redis pays per hash field on every write, so ten group fields cost a
+fifth of fifty single ones; readers get the flat mapping back from ``FeatureStore``.
+
 Ids sit inside a Redis Cluster hash tag (``{...}``) so that a customer's hash and its
 tombstone share a slot and one script can guard both. ``<kind>`` is ``views`` or
 ``purchases``; ``<res>`` is ``1h`` or ``1d``; ``<start>`` the bucket start in epoch

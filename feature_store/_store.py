@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
 import redis
 
-from feature_store._errors import FeatureStoreUnavailable
+from feature_store._errors import CorruptFeature, FeatureStoreUnavailable
 from feature_store._keys import KeyLayout, PopularityKind, PopularityResolution
 
 __all__ = [
@@ -44,7 +46,11 @@ _POPULARITY_WINDOWS: Final[dict[str, tuple[PopularityResolution, int, int]]] = {
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CustomerWrite:
-    """A customer's features as of sequence number ``seq`` (events applied)."""
+    """A customer's features as of sequence number ``seq`` (events applied).
+
+    ``fields`` maps each feature group to the JSON object of its fields (see ``_keys``);
+    fields starting with ``_`` are stored as they are.
+    """
 
     customer_id: str
     fields: Mapping[str, str]
@@ -128,6 +134,10 @@ class FeatureStore:
         """
         pipe = self._client.pipeline(transaction=False)
         guarded: list[int] = []  # positions of the guarded writes among the results
+        products: list[str] = []
+        # One ZADD per popularity key per batch, however many products it touches.
+        ranks: dict[str, dict[str, float]] = {}
+        ttls: dict[str, int] = {}
         for write in batch:
             if isinstance(write, CustomerWrite):
                 guarded.append(len(pipe))
@@ -140,17 +150,22 @@ class FeatureStore:
             elif isinstance(write, ItemWrite):
                 guarded.append(len(pipe))
                 self._queue_hash(pipe, [self.keys.item(write.product_id)], write.fields, write.seq)
-                pipe.sadd(self.keys.items, write.product_id)
+                products.append(write.product_id)
                 for count in write.popularity:
                     key = self.keys.popularity(
                         count.kind, count.resolution, count.start, count.scope
                     )
-                    # GT: counts in a bucket only grow, so a replayed lower count is ignored.
-                    pipe.zadd(key, {write.product_id: count.count}, gt=True)
-                    pipe.expire(key, _POPULARITY_TTL_S[count.resolution])
+                    ranks.setdefault(key, {})[write.product_id] = count.count
+                    ttls[key] = _POPULARITY_TTL_S[count.resolution]
             else:
                 pipe.delete(self.keys.customer(write.customer_id))
                 pipe.set(self.keys.tombstone(write.customer_id), "1")
+        if products:
+            pipe.sadd(self.keys.items, *products)
+        for key, members in ranks.items():
+            # GT: counts in a bucket only grow, so a replayed lower count is ignored.
+            pipe.zadd(key, members, gt=True)
+            pipe.expire(key, ttls[key])
         try:
             results = pipe.execute()
         except redis.RedisError as exc:
@@ -167,11 +182,12 @@ class FeatureStore:
 
     def _queue_hash(self, pipe: Any, keys: list[str], fields: Mapping[str, str], seq: int) -> None:
         args: list[str | int] = [SEQ_FIELD, seq, SEQ_FIELD, seq]
-        for name, value in fields.items():
-            if name != SEQ_FIELD:
-                args.append(name)
-                args.append(value)
+        args += itertools.chain.from_iterable(fields.items())
         self._guarded_hset(keys=keys, args=args, client=pipe)
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
 
     # -- reads --------------------------------------------------------------------------
 
@@ -241,4 +257,22 @@ class FeatureStore:
             found = pipe.execute()
         except redis.RedisError as exc:
             raise FeatureStoreUnavailable(f"feature read failed: {exc}") from exc
-        return [{_text(k): _text(v) for k, v in h.items()} or None for h in found]
+        return [_flatten(key, stored) if stored else None for key, stored in zip(keys, found)]
+
+
+def _flatten(key: str, stored: dict[bytes, bytes]) -> dict[str, str]:
+    """Merge the group fields of a stored hash into one flat mapping of features."""
+    flat: dict[str, str] = {}
+    for raw_name, raw_value in stored.items():
+        name, value = _text(raw_name), _text(raw_value)
+        if name.startswith("_"):
+            flat[name] = value
+            continue
+        try:
+            group = json.loads(value)
+        except ValueError as exc:
+            raise CorruptFeature(f"{key} field {name!r} is not JSON: {exc}") from exc
+        if not isinstance(group, dict):
+            raise CorruptFeature(f"{key} field {name!r} is not a JSON object")
+        flat.update(group)
+    return flat

@@ -37,7 +37,7 @@ class Rejected:
         """Deterministic id: a replayed rejection has the same id, so readers can dedupe."""
         return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
 
-    def to_message(self) -> KafkaSinkMessage[bytes, bytes]:
+    def to_message(self) -> KafkaSinkMessage[bytes | None, bytes | None]:
         """The dead-letter message: the original bytes, the reason and the origin in headers."""
         record = self.record
         return KafkaSinkMessage(

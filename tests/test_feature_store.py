@@ -30,28 +30,28 @@ def store(redis_client: redis.Redis, unique: str) -> FeatureStore:
 
 
 def test_a_write_never_replaces_a_newer_one(store: FeatureStore) -> None:
-    stats = store.write([CustomerWrite("c-1", {"orders_total": "3"}, seq=9)])
+    stats = store.write([CustomerWrite("c-1", {"orders": '{"orders_total":"3"}'}, seq=9)])
     assert (stats.written, stats.stale) == (1, 0)
-    stats = store.write([CustomerWrite("c-1", {"orders_total": "2"}, seq=8)])
+    stats = store.write([CustomerWrite("c-1", {"orders": '{"orders_total":"2"}'}, seq=8)])
     assert (stats.written, stats.stale) == (0, 1)
     assert store.customer("c-1") == {"orders_total": "3", "_seq": "9"}
     # The same state written again (a replayed batch) is accepted and changes nothing.
-    store.write([CustomerWrite("c-1", {"orders_total": "3"}, seq=9)])
+    store.write([CustomerWrite("c-1", {"orders": '{"orders_total":"3"}'}, seq=9)])
     assert store.customer("c-1") == {"orders_total": "3", "_seq": "9"}
 
 
 def test_reads_many_in_order_and_none_for_unknown(store: FeatureStore) -> None:
-    store.write([CustomerWrite(f"c-{i}", {"n": str(i)}, seq=1) for i in range(5)])
+    store.write([CustomerWrite(f"c-{i}", {"g": f'{{"n":"{i}"}}'}, seq=1) for i in range(5)])
     found = store.customers(["c-3", "nobody", "c-0"])
     assert [f and f["n"] for f in found] == ["3", None, "0"]
 
 
 def test_an_erased_customer_stays_erased(store: FeatureStore) -> None:
-    store.write([CustomerWrite("c-1", {"n": "1"}, seq=1)])
+    store.write([CustomerWrite("c-1", {"g": '{"n":"1"}'}, seq=1)])
     store.write([CustomerErase("c-1")])
     assert store.customer("c-1") is None
     assert store.is_erased("c-1")
-    stats = store.write([CustomerWrite("c-1", {"n": "2"}, seq=50)])
+    stats = store.write([CustomerWrite("c-1", {"g": '{"n":"2"}'}, seq=50)])
     assert stats.refused_erased == 1
     assert store.customer("c-1") is None
 
@@ -63,7 +63,7 @@ def test_popularity_folds_buckets_at_read_time(store: FeatureStore) -> None:
     def views(product: str, start: int, count: float) -> ItemWrite:
         return ItemWrite(
             product,
-            {"category": "Grocery/Coffee"},
+            {"catalog": '{"category":"Grocery/Coffee"}'},
             seq=int(count),
             popularity=[
                 PopularityCount("views", "1h", start, scope, count)
@@ -95,4 +95,4 @@ def test_redis_down_is_a_feature_store_error(tmp_path: Path) -> None:
     with pytest.raises(FeatureStoreUnavailable):
         store.customer("c-1")
     with pytest.raises(FeatureStoreUnavailable):
-        store.write([CustomerWrite("c-1", {"n": "1"}, seq=1)])
+        store.write([CustomerWrite("c-1", {"g": '{"n":"1"}'}, seq=1)])

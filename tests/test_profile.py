@@ -550,9 +550,9 @@ def test_item_fields_latest_event_time_wins_per_field() -> None:
 def test_item_popularity_from_customer_signals() -> None:
     item = ItemState()
     signals = [s for e in STORY for s in item_signals(e) if s[0] == "P1"]
-    assert [(kind, qty) for _, kind, _, qty in signals] == [("view", 1), ("purchase", 1)]
-    for _, kind, at, qty in signals:
-        item.apply_signal(kind, at, qty)
+    assert [(s.kind, s.quantity) for s in signals] == [("view", 1), ("purchase", 1)]
+    for signal in signals:
+        item.apply_signal(signal.kind, signal.ts, signal.quantity)
     item.apply_signal("purchase", T0 + 20 * MIN, 4)
     features = item.features()
     assert fold(features["win:views"], T0 + 30 * MIN) == {"1h": 1, "24h": 1, "7d": 1, "30d": 1}

@@ -7,6 +7,6 @@ customer and one ``ItemState`` per product in its stateful steps, and writes the
 
 from flows.profile._customer import CustomerProfile
 from flows.profile._features import GROUPS
-from flows.profile._item import ItemState, item_signals
+from flows.profile._item import ItemState, Signal, SignalKind, item_signals
 
-__all__ = ["GROUPS", "CustomerProfile", "ItemState", "item_signals"]
+__all__ = ["GROUPS", "CustomerProfile", "ItemState", "Signal", "SignalKind", "item_signals"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import events
 from feature_store import BucketCounts
-from flows.profile._format import NEVER, flag, id_hash, iso
+from flows.profile._format import NEVER, flag, id_hash, iso, json_text
 
-__all__ = ["ItemState", "SignalKind", "item_signals"]
+__all__ = ["ItemState", "Signal", "SignalKind", "item_signals"]
 
 SignalKind = Literal["view", "purchase"]
 _BLOCK: Final = 300  # finest bucket size: pruning only changes at multiples of it
@@ -25,8 +25,18 @@ def _text(name: str, value: object) -> str:
     return str(value)  # ints in decimal; margin_rate keeps its repr
 
 
-def item_signals(event: events.Event) -> list[tuple[str, SignalKind, dt.datetime, int]]:
-    """Return the ``(product_id, kind, time, quantity)`` popularity signals of an event.
+class Signal(NamedTuple):
+    """A popularity signal: a customer viewed a product, or bought ``quantity`` units."""
+
+    product_id: str
+    kind: SignalKind
+    ts: dt.datetime
+    quantity: int
+    category: str | None
+
+
+def item_signals(event: events.Event) -> list[Signal]:
+    """Return the popularity signals of an event, with the category the event names.
 
     The flow routes them to the item keys only for events ``CustomerProfile.apply``
     accepted, so a duplicate event never counts twice.
@@ -37,18 +47,22 @@ def item_signals(event: events.Event) -> list[tuple[str, SignalKind, dt.datetime
         ...     message_id="m-1", timestamp=dt.datetime(2025, 5, 1, tzinfo=dt.UTC),
         ...     channel="web", customer_id="c-1",
         ...     properties=events.ProductViewedProperties(
-        ...         product_id="P1", price=18.0, currency="EUR"))
-        >>> [(p, k, q) for p, k, _, q in item_signals(view)]
-        [('P1', 'view', 1)]
+        ...         product_id="P1", price=18.0, currency="EUR", category="Grocery/Coffee"))
+        >>> [(s.product_id, s.kind, s.quantity, s.category) for s in item_signals(view)]
+        [('P1', 'view', 1, 'Grocery/Coffee')]
     """
     if type(event) is events.ProductViewed:
-        return [(event.properties.product_id, "view", event.timestamp, 1)]
+        p = event.properties
+        return [Signal(p.product_id, "view", event.timestamp, 1, p.category)]
     if type(event) is events.OrderCompleted:
         return [
-            (line.product_id, "purchase", event.timestamp, line.quantity)
+            Signal(line.product_id, "purchase", event.timestamp, line.quantity, line.category)
             for line in event.properties.products
         ]
     return []
+
+
+_POPULARITY_FIELDS: Final = ("win:views", "win:purchases", "_ts:popularity")
 
 
 class ItemState:
@@ -168,6 +182,14 @@ class ItemState:
         if self._popular != NEVER:
             out["_ts:popularity"] = iso(self._popular)
         return out
+
+    def grouped_features(self) -> dict[str, str]:
+        """Return the Redis hash as stored: ``_seq``, ``catalog`` and ``popularity``, each
+        group the compact JSON object of its ``features()`` entries."""
+        flat = self.features()
+        popularity = {k: flat.pop(k) for k in _POPULARITY_FIELDS if k in flat}
+        seq = flat.pop("_seq")
+        return {"_seq": seq, "catalog": json_text(flat), "popularity": json_text(popularity)}
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)

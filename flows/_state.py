@@ -1,0 +1,192 @@
+"""The stateful steps: one ``CustomerProfile`` per customer, one ``ItemState`` per product."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from bytewax.operators import StatefulBatchLogic
+
+import events
+from feature_store import PopularityCount, PopularityKind, PopularityResolution
+from flows._decode import Accepted
+from flows.metrics import FlowMetrics
+from flows.profile import CustomerProfile, ItemState, Signal, SignalKind, item_signals
+from flows.settings import FlowSettings
+
+__all__ = ["CustomerLogic", "ItemLogic", "ItemOut", "ProfileOut"]
+
+Touched = tuple[SignalKind, int, int, str | None]
+"""A popularity signal's kind, hour bucket, day bucket and category."""
+
+_HOUR = 3_600
+_DAY = 86_400
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProfileOut:
+    """A customer's features after one batch of their events (key: the customer)."""
+
+    fields: dict[str, str] | None  # None: the customer was erased
+    seq: int
+    event_times: list[float]
+    signals: list[Signal]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ItemOut:
+    """A product's features after one batch, and its changed popularity buckets."""
+
+    fields: dict[str, str]
+    seq: int
+    popularity: list[PopularityCount]
+    event_times: list[float]
+
+
+class CustomerLogic(StatefulBatchLogic[Accepted, ProfileOut, bytes]):
+    """Fold a batch of one customer's events into their profile; emit one update.
+
+    The snapshot is the pickled profile: immutable, as Bytewax requires, and one copy
+    per touched customer per epoch.
+    """
+
+    def __init__(self, profile: CustomerProfile, metrics: FlowMetrics) -> None:
+        self._profile = profile
+        self._metrics = metrics
+
+    @classmethod
+    def builder(
+        cls, settings: FlowSettings, metrics: FlowMetrics
+    ) -> Callable[[bytes | None], CustomerLogic]:
+        """The ``stateful_batch`` builder: a new profile, or one restored from a snapshot."""
+
+        def build(resume: bytes | None) -> CustomerLogic:
+            if resume is None:
+                profile = CustomerProfile(
+                    lateness=settings.allowed_lateness, dedupe_horizon=settings.dedupe_horizon
+                )
+            else:
+                profile = pickle.loads(resume)  # noqa: S301 - our own snapshot, not user input
+            return cls(profile, metrics)
+
+        return build
+
+    def on_batch(self, values: list[Accepted]) -> tuple[Iterable[ProfileOut], bool]:
+        profile = self._profile
+        times: list[float] = []
+        signals: list[Signal] = []
+        outcomes: Counter[tuple[str, str, str]] = Counter()
+        for accepted in values:
+            event = accepted.event
+            if profile.erased:
+                outcome = "ignored_erased"
+            elif profile.apply(event):
+                outcome = "applied"
+                times.append(event.timestamp.timestamp())
+                signals += item_signals(event)
+            else:
+                outcome = "duplicate"
+            outcomes[(accepted.topic, event.name, outcome)] += 1
+        count_outcomes(self._metrics, outcomes)
+        if not times:
+            return ((), StatefulBatchLogic.RETAIN)
+        if profile.erased:
+            # An erased customer's popularity signals of this batch are dropped with them.
+            return ([ProfileOut(None, profile.seq, times, [])], StatefulBatchLogic.RETAIN)
+        out = ProfileOut(profile.grouped_features(), profile.seq, times, signals)
+        return ([out], StatefulBatchLogic.RETAIN)
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self._profile, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class ItemLogic(StatefulBatchLogic[Accepted | Signal, ItemOut, bytes]):
+    """Fold catalogue updates and popularity signals of one product; emit one update."""
+
+    def __init__(self, item: ItemState, metrics: FlowMetrics) -> None:
+        self._item = item
+        self._metrics = metrics
+
+    @classmethod
+    def builder(
+        cls, settings: FlowSettings, metrics: FlowMetrics
+    ) -> Callable[[bytes | None], ItemLogic]:
+        """The ``stateful_batch`` builder: a new item, or one restored from a snapshot."""
+
+        def build(resume: bytes | None) -> ItemLogic:
+            if resume is None:
+                item = ItemState(lateness=settings.allowed_lateness)
+            else:
+                item = pickle.loads(resume)  # noqa: S301 - our own snapshot, not user input
+            return cls(item, metrics)
+
+        return build
+
+    def on_batch(self, values: list[Accepted | Signal]) -> tuple[Iterable[ItemOut], bool]:
+        item = self._item
+        times: list[float] = []
+        touched: set[Touched] = set()
+        outcomes: Counter[tuple[str, str, str]] = Counter()
+        for value in values:
+            if isinstance(value, Signal):
+                item.apply_signal(value.kind, value.ts, value.quantity)
+                t = int(value.ts.timestamp())
+                touched.add((value.kind, t // _HOUR * _HOUR, t // _DAY * _DAY, value.category))
+                continue
+            event = value.event
+            applied = item.apply(event)
+            outcomes[(value.topic, event.name, "applied" if applied else "duplicate")] += 1
+            if applied:
+                times.append(event.timestamp.timestamp())
+        count_outcomes(self._metrics, outcomes)
+        if not times and not touched:
+            return ((), StatefulBatchLogic.RETAIN)
+        popularity = self._popularity(touched)
+        return (
+            [ItemOut(item.grouped_features(), item.seq, popularity, times)],
+            StatefulBatchLogic.RETAIN,
+        )
+
+    def _popularity(self, touched: set[Touched]) -> list[PopularityCount]:
+        item = self._item
+        counts: dict[tuple[str, str, int, str], PopularityCount] = {}
+        for kind, hour, day, signal_category in touched:
+            category = item.category or signal_category
+            scopes = ("all", category) if category else ("all",)
+            name: PopularityKind = "views" if kind == "view" else "purchases"
+            buckets: tuple[tuple[PopularityResolution, int], ...] = (("1h", hour), ("1d", day))
+            for resolution, start in buckets:
+                count = item.popularity(kind, resolution, start)
+                for scope in scopes:
+                    counts[(name, resolution, start, scope)] = PopularityCount(
+                        name, resolution, start, scope, count
+                    )
+        return list(counts.values())
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self._item, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def count_outcomes(metrics: FlowMetrics, outcomes: Counter[tuple[str, str, str]]) -> None:
+    """Move the event counters once per batch, not once per event."""
+    for (topic, name, outcome), n in outcomes.items():
+        metrics.events.labels(topic, name, outcome).inc(n)
+
+
+def is_customer_event(accepted: Accepted) -> bool:
+    """Whether an event is about a customer (else it is a catalogue event)."""
+    return accepted.event.customer_key is not None
+
+
+def customer_key(accepted: Accepted) -> str:
+    """The state key of a customer event."""
+    return accepted.event.customer_key or ""
+
+
+def product_key(accepted: Accepted) -> str:
+    """The state key of a catalogue event."""
+    event = accepted.event
+    assert isinstance(event, events.ProductUpdated)  # noqa: S101 - routed by is_customer_event
+    return event.properties.product_id

@@ -1,0 +1,134 @@
+"""The feature flow: Kafka events → live customer and item features in Redis.
+
+    read_kafka → decode_event → split_rejected ─▶ to_dlq_message → write_dlq
+                                     │ accepted
+                                split_catalog
+                  customer events │        │ catalogue events
+                  key_by_customer │        │ key_by_product
+                   update_profile ┤        │
+                                  ├─ route_signals ─▶ merge_item_inputs → update_item
+                                  ▼                                          ▼
+                               merge_updates ◀───────────────────────────────┘
+                                  ▼
+                            write_features (Redis)
+
+Run it with ``shopkeeper flow run`` or directly::
+
+    python -m bytewax.run flows.features:flow                 # one process
+    python -m bytewax.run flows.features:flow -i 0 -a "h1:2101;h2:2101"   # one per core
+
+Every step routes failures as data: a message that breaks the contract goes to the
+dead-letter topic with its bytes and a reason, and the flow goes on.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+import events
+from flows._decode import Accepted, Decoder, Rejected
+from flows._sink import FeatureSink, Update
+from flows._source import KafkaInput, Record
+from flows._state import (
+    CustomerLogic,
+    ItemLogic,
+    ProfileOut,
+    customer_key,
+    is_customer_event,
+    product_key,
+)
+from flows.metrics import FlowMetrics
+from flows.profile import Signal
+from flows.settings import FlowSettings
+
+__all__ = ["build_flow", "flow"]
+
+
+def _signals(update: tuple[str, ProfileOut]) -> list[tuple[str, Signal]]:
+    return [(signal.product_id, signal) for signal in update[1].signals]
+
+
+def build_flow(
+    source: Source[Record],
+    dlq: Sink[KafkaSinkMessage[bytes | None, bytes | None]],
+    features: Sink[Update],
+    *,
+    settings: FlowSettings,
+    metrics: FlowMetrics,
+    decoder: events.EventDecoder | None = None,
+) -> Dataflow:
+    """Build the feature dataflow between a source of Kafka records and two sinks.
+
+    Args:
+        source: Kafka records (``KafkaInput`` in production, a testing source in tests).
+        dlq: Where rejected messages go (the dead-letter topic).
+        features: Where customer and item updates go (``FeatureSink``).
+        settings: Lateness, dedupe horizon, namespace.
+        metrics: Counters and histograms to move.
+        decoder: The contract decoder (inject one with a fixed clock for replays).
+    """
+    flow = Dataflow("shopkeeper_features")
+    records = op.input("read_kafka", flow, source)
+    decoded = op.map("decode_event", records, Decoder(settings.namespace, metrics, decoder))
+    split = op.branch("split_rejected", decoded, lambda item: isinstance(item, Accepted))
+    rejected: Any = split.falses
+    op.output("write_dlq", op.map("to_dlq_message", rejected, Rejected.to_message), dlq)
+
+    accepted: Any = split.trues
+    by_kind = op.branch("split_catalog", accepted, is_customer_event)
+    customers = op.key_on("key_by_customer", by_kind.trues, customer_key)
+    profiles = op.stateful_batch(
+        "update_profile", customers, CustomerLogic.builder(settings, metrics)
+    )
+    signals = op.flat_map("route_signals", profiles, _signals)
+    catalog = op.key_on("key_by_product", by_kind.falses, product_key)
+    item_inputs: Any = op.merge("merge_item_inputs", catalog, signals)
+    items = op.stateful_batch("update_item", item_inputs, ItemLogic.builder(settings, metrics))
+    updates: Any = op.merge("merge_updates", profiles, items)
+    op.output("write_features", updates, features)
+    return flow
+
+
+def flow() -> Dataflow:
+    """The production flow: Kafka and Redis from ``SHOPKEEPER_*`` settings.
+
+    For ``python -m bytewax.run flows.features:flow``. Serves ``/metrics`` when
+    ``SHOPKEEPER_METRICS_PORT`` is set (port + the process index, one per process).
+    """
+    settings = FlowSettings()
+    metrics = FlowMetrics()
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        index = int(os.environ.get("BYTEWAX_PROCESS_ID", "0"))
+        start_http_server(settings.metrics_port + index)
+    topics = [events.in_namespace(t, settings.namespace) for t in events.TOPICS]
+    source = KafkaInput(
+        settings.kafka_bootstrap,
+        topics,
+        tail=settings.tail,
+        batch_size=settings.batch_size,
+        metrics=metrics,
+    )
+    dlq = KafkaSink(
+        [settings.kafka_bootstrap],
+        events.in_namespace(events.DLQ, settings.namespace),
+        add_config={"enable.idempotence": "true", "linger.ms": "5", "log_level": "4"},
+    )
+    sink = FeatureSink(
+        settings.redis_url,
+        namespace=settings.namespace,
+        metrics=metrics,
+        retry_s=settings.redis_retry_s,
+    )
+    return build_flow(source, dlq, sink, settings=settings, metrics=metrics)
