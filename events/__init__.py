@@ -11,6 +11,7 @@ from events._errors import ContractError, DecodeError, ReasonCode
 from events._registry import (
     CATALOG,
     CLICKSTREAM,
+    CUSTOMER_TOPICS,
     CUSTOMERS,
     DLQ,
     EVENT_TYPES,
@@ -71,6 +72,7 @@ __all__ = [
     "CATALOG",
     "CLICKSTREAM",
     "CUSTOMERS",
+    "CUSTOMER_TOPICS",
     "DLQ",
     "EVENT_TYPES",
     "MAX_EVENT_BYTES",

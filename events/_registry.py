@@ -17,7 +17,15 @@ from events.service import (
     SupportTicketUpdated,
 )
 
-__all__ = ["EVENT_TYPES", "TOPICS", "Event", "event_type", "in_namespace", "topic_for"]
+__all__ = [
+    "CUSTOMER_TOPICS",
+    "EVENT_TYPES",
+    "TOPICS",
+    "Event",
+    "event_type",
+    "in_namespace",
+    "topic_for",
+]
 
 Event = (
     ProductViewed
@@ -75,7 +83,12 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = tuple(_TOPIC_OF)
 """Every event class, in catalogue order."""
 
 TOPICS: Final[tuple[str, ...]] = (CLICKSTREAM, PURCHASES, CATALOG, CUSTOMERS)
-"""The input topics, in the order the flow subscribes to them."""
+"""The input topics."""
+
+CUSTOMER_TOPICS: Final[tuple[str, ...]] = (CUSTOMERS, PURCHASES, CLICKSTREAM)
+"""The input topics keyed by customer, co-partitioned (same partition count). At equal
+event times the flow takes them in this order: profile changes, then purchases, then
+clicks."""
 
 _BY_NAME: Final[dict[str, type[Event]]] = {
     t.__struct_config__.tag: t  # type: ignore[misc]

@@ -17,12 +17,14 @@ from feature_store._store import (
     Write,
     WriteStats,
 )
+from feature_store._views import WINDOWED, folded
 from feature_store._windows import RESOLUTIONS, WINDOWS, BucketCounts, encode_log, fold, fold_log
 
 __all__ = [
     "LAYOUT_VERSION",
     "RESOLUTIONS",
     "SEQ_FIELD",
+    "WINDOWED",
     "WINDOWS",
     "BucketCounts",
     "CorruptFeature",
@@ -41,4 +43,5 @@ __all__ = [
     "encode_log",
     "fold",
     "fold_log",
+    "folded",
 ]

@@ -234,11 +234,13 @@ class FeatureStore:
         """The ``k`` most viewed (or bought) products in ``scope`` over ``window`` before ``now``.
 
         Folded at read time from hourly (24 h) or daily (7 d) buckets, so it is right even
-        when no event arrived recently; exact to the bucket at the window's far edge.
+        when no event arrived recently; exact to the bucket at the window's far edge (it
+        may reach one bucket further back, as windowed counts do).
         """
         resolution, size, length = _POPULARITY_WINDOWS[window]
         high = int(now.timestamp())
-        first = (high - length) // size * size + size
+        # Buckets that start after now - window - bucket: the same edge rule as ``fold``.
+        first = (high - length - size) // size * size + size
         starts = range(first, high // size * size + 1, size)
         keys = [self.keys.popularity(kind, resolution, s, scope) for s in starts]
         try:
@@ -257,7 +259,10 @@ class FeatureStore:
             found = pipe.execute()
         except redis.RedisError as exc:
             raise FeatureStoreUnavailable(f"feature read failed: {exc}") from exc
-        return [_flatten(key, stored) if stored else None for key, stored in zip(keys, found)]
+        return [
+            _flatten(key, stored) if stored else None
+            for key, stored in zip(keys, found, strict=True)
+        ]
 
 
 def _flatten(key: str, stored: dict[bytes, bytes]) -> dict[str, str]:

@@ -1,15 +1,29 @@
-"""The Kafka source of the flow: one consumer per partition, offsets kept by Bytewax."""
+"""The Kafka source of the flow: co-partitioned topics merged in event-time order.
+
+Every customer topic is keyed by customer id with the same partition count, so partition
+``k`` of each holds the same customers (Kafka Streams calls this co-partitioning). One
+source partition reads partition ``k`` of every customer topic and merges them by the
+message timestamp (producers set it to the event time), so each customer's events reach
+the state in event-time order whatever the topics' sizes or speeds: replaying a year in
+minutes gives the same state as living through it. The catalogue topic, keyed by product,
+is read partition by partition.
+
+A partition that has nothing buffered holds the merge back only while it is behind its
+high watermark; one that is caught up (end of partition) does not, so an idle topic never
+stalls the others.
+"""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import time
 from collections.abc import Sequence
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from flows.metrics import FlowMetrics
@@ -18,6 +32,11 @@ __all__ = ["KafkaInput", "Record"]
 
 _LAG_EVERY_S: Final = 1.0
 _IDLE_BACKOFF: Final = dt.timedelta(milliseconds=5)
+_CUSTOMERS: Final = "customers"
+_CATALOG: Final = "catalog"
+
+Offsets = dict[str, int]
+"""Next offset to emit, by topic: a source partition's snapshot."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,56 +48,108 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int = 0
 
 
-class _Partition(StatefulSourcePartition[Record, int]):
+class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
+    """Partition ``index`` of several topics, emitted in (timestamp, topic, offset) order."""
+
     def __init__(
         self,
         *,
         config: dict[str, Any],
-        topic: str,
-        partition: int,
-        offset: int,
+        topics: Sequence[str],
+        index: int,
+        resume: Offsets | None,
+        tail: bool,
         batch_size: int,
+        buffer_cap: int,
         metrics: FlowMetrics,
     ) -> None:
+        resume = resume or {}
         self._consumer = Consumer(config)
-        self._tp = TopicPartition(topic, partition, offset)
-        self._consumer.assign([self._tp])
-        self._topic = topic
-        self._partition = partition
-        self._offset = offset
+        self._tps = {t: TopicPartition(t, index, resume.get(t, OFFSET_BEGINNING)) for t in topics}
+        self._consumer.assign(list(self._tps.values()))
+        self._rank = {t: i for i, t in enumerate(topics)}
+        self._index = index
+        self._next = {t: resume.get(t, OFFSET_BEGINNING) for t in topics}
+        self._buffers: dict[str, collections.deque[Record]] = {
+            t: collections.deque() for t in topics
+        }
+        self._caught_up: set[str] = set()
+        self._paused: set[str] = set()
+        self._tail = tail
         self._batch_size = batch_size
-        self._eof = False
+        self._cap = buffer_cap
         self._idle = False
-        self._lag = metrics.lag.labels(topic, str(partition))
+        self._lag = {t: metrics.lag.labels(t, str(index)) for t in topics}
         self._lag_at = 0.0
 
     def next_batch(self) -> list[Record]:
-        if self._eof:
-            raise StopIteration
-        messages = self._consumer.consume(self._batch_size, 0.001)
-        batch: list[Record] = []
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    self._eof = True
-                    break
-                # A broker-side error on one fetch: librdkafka retries; nothing is lost
-                # because the offset only moves past messages that were read.
-                continue
-            offset = cast(int, message.offset())  # always set on a message without error
-            batch.append(
-                Record(self._topic, self._partition, offset, message.key(), message.value())
-            )
-            self._offset = offset + 1
-        self._idle = not batch
+        for message in self._consumer.consume(self._batch_size, 0.001):
+            self._take(message)
+        batch = self._merge()
+        self._flow_control()
         self._report_lag()
+        if not batch and not self._tail and self._finished():
+            raise StopIteration
+        self._idle = not batch
         return batch
 
+    def _take(self, message: Message) -> None:
+        topic = message.topic() or ""
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                self._caught_up.add(topic)
+            # Other errors are transient broker errors librdkafka retries; the offset only
+            # moves past messages that were read, so nothing is lost.
+            return
+        self._caught_up.discard(topic)
+        _, stamp = message.timestamp()
+        offset: int = message.offset() or 0
+        self._buffers[topic].append(
+            Record(topic, self._index, offset, message.key(), message.value(), stamp)
+        )
+
+    def _merge(self) -> list[Record]:
+        """Emit buffered records in event-time order while no topic may still hold an
+        earlier one: every topic has a buffered record or is caught up."""
+        buffers = self._buffers
+        rank = self._rank
+        out: list[Record] = []
+        while True:
+            heads = []
+            for topic, buffer in buffers.items():
+                if buffer:
+                    head = buffer[0]
+                    heads.append((head.timestamp_ms, rank[topic], head.offset, topic))
+                elif topic not in self._caught_up:
+                    return out  # this topic may deliver an earlier record: wait for it
+            if not heads:
+                return out
+            topic = min(heads)[3]
+            record = buffers[topic].popleft()
+            self._next[topic] = record.offset + 1
+            out.append(record)
+
+    def _flow_control(self) -> None:
+        # A topic far ahead of the others would buffer without bound: pause its fetches.
+        for topic, buffer in self._buffers.items():
+            if len(buffer) > self._cap and topic not in self._paused:
+                self._consumer.pause([self._tps[topic]])
+                self._paused.add(topic)
+            elif len(buffer) < self._cap // 2 and topic in self._paused:
+                self._consumer.resume([self._tps[topic]])
+                self._paused.discard(topic)
+
+    def _finished(self) -> bool:
+        return all(not b for b in self._buffers.values()) and len(self._caught_up) == len(
+            self._buffers
+        )
+
     def next_awake(self) -> dt.datetime | None:
-        # Back off a little when idle instead of spinning on an empty partition.
+        # Back off a little when idle instead of spinning on empty partitions.
         return dt.datetime.now(dt.UTC) + _IDLE_BACKOFF if self._idle else None
 
     def _report_lag(self) -> None:
@@ -86,82 +157,104 @@ class _Partition(StatefulSourcePartition[Record, int]):
         if now - self._lag_at < _LAG_EVERY_S:
             return
         self._lag_at = now
-        try:
-            _, high = self._consumer.get_watermark_offsets(self._tp, timeout=1.0, cached=False)
-        except Exception:  # lag is best effort; never stop the flow for it
-            return
-        if self._offset >= 0:  # before the first message the offset is symbolic
-            self._lag.set(max(high - self._offset, 0))
+        for topic, tp in self._tps.items():
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+            except Exception:  # noqa: S112 - lag is best effort; never stop the flow for it
+                continue
+            position = self._next[topic]
+            if position >= 0:  # before the first message the offset is symbolic
+                self._lag[topic].set(max(high - position, 0))
 
-    def snapshot(self) -> int:
-        return self._offset
+    def snapshot(self) -> Offsets:
+        return dict(self._next)
 
     def close(self) -> None:
         self._consumer.close()
 
 
-class KafkaInput(FixedPartitionedSource[Record, int]):
-    """Read topics from Kafka, one consumer per partition, spread over the workers.
+class KafkaInput(FixedPartitionedSource[Record, Offsets]):
+    """Read the customer topics co-partitioned and merged by event time, and the catalogue.
 
-    Parallelism: the Kafka partitions. Delivery: each partition's offset is part of the
-    Bytewax snapshot, so with recovery the state sees every message exactly once. No
-    consumer-group offsets are committed; lag behind the high watermark is exported as
-    ``shopkeeper_flow_consumer_lag_messages``.
+    Parallelism: one source partition per customer-topic partition index, plus one per
+    catalogue partition, spread over the workers. Delivery: each partition's offsets are
+    part of the Bytewax snapshot, so with recovery the state sees every message exactly
+    once. No consumer-group offsets are committed; lag behind the high watermark is
+    exported as ``shopkeeper_flow_consumer_lag_messages``.
 
     Args:
         bootstrap: Kafka bootstrap servers.
-        topics: Topics to read.
+        customer_topics: Topics keyed by customer, all with the same partition count.
+        catalog_topics: Topics keyed by product.
         tail: Keep waiting for new messages; ``False`` stops at the end of each partition.
         batch_size: Most messages per poll.
         metrics: Where to report lag.
+        buffer_cap: Records buffered per topic before its fetches pause.
         config: Extra librdkafka settings (security, timeouts).
     """
 
     def __init__(
         self,
         bootstrap: str,
-        topics: Sequence[str],
+        customer_topics: Sequence[str],
+        catalog_topics: Sequence[str],
         *,
         tail: bool,
         batch_size: int,
         metrics: FlowMetrics,
+        buffer_cap: int = 20_000,
         config: dict[str, Any] | None = None,
     ) -> None:
         self._bootstrap = bootstrap
-        self._topics = list(topics)
+        self._customer_topics = list(customer_topics)
+        self._catalog_topics = list(catalog_topics)
         self._tail = tail
         self._batch_size = batch_size
         self._metrics = metrics
+        self._cap = buffer_cap
         self._config = config or {}
 
     def list_parts(self) -> list[str]:
         admin = AdminClient({"bootstrap.servers": self._bootstrap, **self._config})
         metadata = admin.list_topics(timeout=10).topics
-        missing = [t for t in self._topics if t not in metadata or metadata[t].error is not None]
+        wanted = self._customer_topics + self._catalog_topics
+        missing = [t for t in wanted if t not in metadata or metadata[t].error is not None]
         if missing:
             raise RuntimeError(
                 f"topics missing on {self._bootstrap}: {', '.join(missing)} "
                 "(create them with `shopkeeper topics create`)"
             )
-        return [f"{p}-{t}" for t in self._topics for p in sorted(metadata[t].partitions)]
+        counts = {t: len(metadata[t].partitions) for t in self._customer_topics}
+        if len(set(counts.values())) > 1:
+            raise RuntimeError(
+                f"customer topics must be co-partitioned (same partition count): {counts}"
+            )
+        parts = [f"{_CUSTOMERS}-{k}" for k in range(next(iter(counts.values()), 0))]
+        for topic in self._catalog_topics:
+            parts += [f"{_CATALOG}-{k}-{topic}" for k in sorted(metadata[topic].partitions)]
+        return parts
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _Partition:
-        index, topic = for_part.split("-", 1)
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: Offsets | None
+    ) -> _MergedPartition:
+        kind, index, *rest = for_part.split("-", 2)
+        topics = self._customer_topics if kind == _CUSTOMERS else rest
         config = {
             "bootstrap.servers": self._bootstrap,
             "group.id": "shopkeeper-flow-unused",  # offsets live in Bytewax snapshots
             "enable.auto.commit": False,
-            "enable.partition.eof": not self._tail,
+            "enable.partition.eof": True,  # "caught up" lets the merge go past idle topics
             "fetch.wait.max.ms": 5,
             "log_level": 4,
             **self._config,
         }
-        offset = resume_state if resume_state is not None else OFFSET_BEGINNING
-        return _Partition(
+        return _MergedPartition(
             config=config,
-            topic=topic,
-            partition=int(index),
-            offset=offset,
+            topics=topics,
+            index=int(index),
+            resume=resume_state,
+            tail=self._tail,
             batch_size=self._batch_size,
+            buffer_cap=self._cap,
             metrics=self._metrics,
         )

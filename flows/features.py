@@ -51,7 +51,7 @@ from flows.metrics import FlowMetrics
 from flows.profile import Signal
 from flows.settings import FlowSettings
 
-__all__ = ["build_flow", "flow"]
+__all__ = ["build_flow", "flow", "kafka_flow"]
 
 
 def _signals(update: tuple[str, ProfileOut]) -> list[tuple[str, Signal]]:
@@ -99,23 +99,16 @@ def build_flow(
     return flow
 
 
-def flow() -> Dataflow:
-    """The production flow: Kafka and Redis from ``SHOPKEEPER_*`` settings.
+def kafka_flow(settings: FlowSettings, metrics: FlowMetrics) -> Dataflow:
+    """The flow wired to Kafka (input and dead-letter topics) and Redis, from settings."""
 
-    For ``python -m bytewax.run flows.features:flow``. Serves ``/metrics`` when
-    ``SHOPKEEPER_METRICS_PORT`` is set (port + the process index, one per process).
-    """
-    settings = FlowSettings()
-    metrics = FlowMetrics()
-    if settings.metrics_port is not None:
-        from prometheus_client import start_http_server
+    def topic(name: str) -> str:
+        return events.in_namespace(name, settings.namespace)
 
-        index = int(os.environ.get("BYTEWAX_PROCESS_ID", "0"))
-        start_http_server(settings.metrics_port + index)
-    topics = [events.in_namespace(t, settings.namespace) for t in events.TOPICS]
     source = KafkaInput(
         settings.kafka_bootstrap,
-        topics,
+        [topic(t) for t in events.CUSTOMER_TOPICS],
+        [topic(events.CATALOG)],
         tail=settings.tail,
         batch_size=settings.batch_size,
         metrics=metrics,
@@ -132,3 +125,18 @@ def flow() -> Dataflow:
         retry_s=settings.redis_retry_s,
     )
     return build_flow(source, dlq, sink, settings=settings, metrics=metrics)
+
+
+def flow() -> Dataflow:
+    """The production flow, from ``SHOPKEEPER_*`` settings, for ``python -m bytewax.run``.
+
+    Serves ``/metrics`` when ``SHOPKEEPER_METRICS_PORT`` is set (port + the process index,
+    so processes on one host do not collide).
+    """
+    settings = FlowSettings()
+    metrics = FlowMetrics()
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port + settings.process_id)
+    return kafka_flow(settings, metrics)

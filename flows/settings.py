@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,14 +38,15 @@ class FlowSettings(BaseSettings):
         default=dt.timedelta(days=7),
         description="How long a message_id is remembered to drop duplicates.",
     )
-    recovery_dir: Path | None = Field(
-        default=None,
-        description="Bytewax recovery database directory; unset: no recovery. "
-        "Create it once with `python -m bytewax.recovery DIR N`.",
-    )
     metrics_port: int | None = Field(
         default=None,
         description="Serve Prometheus /metrics on this port (+ the process index); unset: off.",
+    )
+    process_id: int = Field(
+        default=0,
+        ge=0,
+        validation_alias="BYTEWAX_PROCESS_ID",
+        description="This process's index in a cluster (set by `bytewax.run -i`).",
     )
     redis_retry_s: float = Field(
         default=30.0,

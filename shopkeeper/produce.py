@@ -62,6 +62,9 @@ def produce(
 ) -> ProduceSummary:
     """Produce ``items`` keyed by customer (or product), at ``rate`` items per second.
 
+    Each message's timestamp is its event's time (``CreateTime``), which the feature
+    flow uses to merge topics in event-time order.
+
     Delivery is at-least-once (idempotent producer, ``acks=all``); the call returns after
     every item is acknowledged or failed.
 
@@ -94,6 +97,7 @@ def produce(
     bar = tqdm(total=total, unit="ev", disable=not progress, desc="produce", smoothing=0.1)
     start = clock()
     next_pause = start
+    stamp = 0  # a malformed payload takes the time of the event before it
     try:
         for n, item in enumerate(items):
             if (limit is not None and n >= limit) or (
@@ -111,7 +115,12 @@ def produce(
                     next_pause = due + _PACE_STEP_S
             topic, key, value = to_record(item)
             topic = events.in_namespace(topic, namespace)
-            _produce_one(producer, topic, key, value, on_delivery)
+            if not isinstance(item, Malformed):
+                # The message timestamp is the event time: the flow merges topics by it.
+                stamp = int(item.timestamp.timestamp() * 1000)
+            _produce_one(
+                producer, topic=topic, key=key, value=value, stamp=stamp, on_delivery=on_delivery
+            )
             summary.by_topic[topic] += 1
             if isinstance(item, Malformed):
                 summary.malformed += 1
@@ -134,14 +143,16 @@ def produce(
 
 def _produce_one(
     producer: Producer,
+    *,
     topic: str,
     key: bytes | None,
     value: bytes,
+    stamp: int,
     on_delivery: Callable[[KafkaError | None, Message], None],
 ) -> None:
     while True:
         try:
-            producer.produce(topic, value, key, on_delivery=on_delivery)
+            producer.produce(topic, value, key, timestamp=stamp, on_delivery=on_delivery)
             return
         except BufferError:
             # The local queue is full: let librdkafka send, then try again.

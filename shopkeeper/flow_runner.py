@@ -1,0 +1,155 @@
+"""Run the feature flow as one or more supervised Bytewax processes.
+
+Bytewax scales with processes, not threads (the GIL): one process per core, each owning
+some of the Kafka partitions. This module starts ``python -m bytewax.run
+flows.features:flow`` once per process with the cluster addresses, recovery options and
+``SHOPKEEPER_*`` settings in its environment, and stops them all if one fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["FlowRun", "flow_settings", "free_ports", "init_recovery", "run_flow", "start_flow"]
+
+FLOW = "flows.features:flow"
+RECOVERY_PARTITIONS = 4
+"""Recovery partitions of a new recovery directory (fixed for its lifetime)."""
+
+
+def free_ports(count: int) -> list[int]:
+    """Ask the OS for ``count`` free TCP ports on 127.0.0.1."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def init_recovery(directory: Path, partitions: int = RECOVERY_PARTITIONS) -> None:
+    """Create Bytewax's recovery database in ``directory`` unless it exists."""
+    if directory.exists() and any(directory.iterdir()):
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bytewax.recovery", str(directory), str(partitions)], check=True
+    )
+
+
+@dataclasses.dataclass
+class FlowRun:
+    """Running flow processes."""
+
+    processes: list[subprocess.Popen[bytes]]
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for every process; if one fails, stop the others. Return the worst status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        status = 0
+        pending = list(self.processes)
+        while pending:
+            for process in list(pending):
+                code = process.poll()
+                if code is None:
+                    continue
+                pending.remove(process)
+                if code != 0:
+                    status = status or code
+                    self.stop()
+            if deadline is not None and time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError("the flow did not finish in time")
+            if pending:
+                time.sleep(0.05)
+        return status
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` to every process that is still running."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(sig)
+
+
+def start_flow(
+    settings: Mapping[str, str],
+    *,
+    processes: int = 1,
+    recovery_dir: Path | None = None,
+    snapshot_interval_s: float = 5.0,
+    python: str = sys.executable,
+    stdout: int | None = None,
+    stderr: int | None = None,
+) -> FlowRun:
+    """Start the flow's processes and return at once.
+
+    Args:
+        settings: ``SHOPKEEPER_*`` variables for ``FlowSettings`` (Kafka, Redis, namespace...).
+        processes: How many processes (one per core is the sweet spot).
+        recovery_dir: Bytewax recovery database; created if missing. ``None``: no recovery.
+        snapshot_interval_s: How often state and offsets are snapshotted; a restart replays
+            at most this much.
+        python: The interpreter to run.
+        stdout: Where the processes' output goes (inherited by default).
+        stderr: Where the processes' errors go (inherited by default).
+    """
+    command: list[str] = [python, "-m", "bytewax.run", FLOW]
+    if recovery_dir is not None:
+        init_recovery(recovery_dir)
+        command += ["-r", str(recovery_dir), "-s", str(snapshot_interval_s), "-b", "0"]
+    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
+    started = []
+    for index in range(processes):
+        env = {**os.environ, **settings, "OPENBLAS_NUM_THREADS": "1"}
+        if processes > 1:
+            env["BYTEWAX_PROCESS_ID"] = str(index)
+            env["BYTEWAX_ADDRESSES"] = addresses
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, env=env, stdout=stdout, stderr=stderr
+        )
+        started.append(process)
+    return FlowRun(started)
+
+
+def run_flow(
+    settings: Mapping[str, str],
+    *,
+    processes: int = 1,
+    recovery_dir: Path | None = None,
+    snapshot_interval_s: float = 5.0,
+) -> int:
+    """Run the flow in the foreground until it ends (or Ctrl-C); return its exit status."""
+    run = start_flow(
+        settings,
+        processes=processes,
+        recovery_dir=recovery_dir,
+        snapshot_interval_s=snapshot_interval_s,
+    )
+    try:
+        return run.wait()
+    except KeyboardInterrupt:
+        run.stop(signal.SIGINT)
+        run.wait(timeout=30)
+        return 130
+
+
+def flow_settings(
+    *, kafka_bootstrap: str, redis_url: str, namespace: str, tail: bool
+) -> dict[str, str]:
+    """The ``SHOPKEEPER_*`` environment of a flow process."""
+    return {
+        "SHOPKEEPER_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SHOPKEEPER_REDIS_URL": redis_url,
+        "SHOPKEEPER_NAMESPACE": namespace,
+        "SHOPKEEPER_TAIL": "true" if tail else "false",
+    }

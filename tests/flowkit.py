@@ -1,0 +1,114 @@
+"""Helpers for the flow tests: build events, produce them, run the flow, read results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from prometheus_client import CollectorRegistry
+
+import events
+from flows.features import kafka_flow
+from flows.metrics import FlowMetrics
+from flows.settings import FlowSettings
+from shopkeeper.embedded import Endpoints
+from shopkeeper.generator import Item
+from shopkeeper.produce import produce
+from shopkeeper.topics import ALL_TOPICS, ensure_topics
+
+_ids = itertools.count()
+
+
+def event(
+    name: str, at: dt.datetime, customer: str | None = "c-alice", **props: Any
+) -> events.Event:
+    """A valid event, decoded from JSON as a producer would send it."""
+    payload: dict[str, Any] = {
+        "event": name,
+        "message_id": props.pop("message_id", f"m-{next(_ids)}"),
+        "timestamp": at.isoformat(),
+        "channel": props.pop("channel", "web"),
+        "properties": props,
+    }
+    if customer is not None:
+        payload["customer_id"] = customer
+    if "session_id" in props:
+        payload["session_id"] = props.pop("session_id")
+    return events.decode(orjson.dumps(payload))
+
+
+def product(product_id: str, price: float, quantity: int = 1, **extra: str) -> dict[str, Any]:
+    """A product line."""
+    return {
+        "product_id": product_id,
+        "price": price,
+        "quantity": quantity,
+        "currency": "EUR",
+        **extra,
+    }
+
+
+def prepare(infra: Endpoints, namespace: str) -> None:
+    """Create the namespace's topics."""
+    ensure_topics(
+        infra.kafka_bootstrap,
+        [events.in_namespace(t, namespace) for t in ALL_TOPICS],
+        embedded=infra.embedded_kafka,
+    )
+
+
+def send(infra: Endpoints, namespace: str, items: Iterable[Item]) -> int:
+    """Produce items in order; return how many."""
+    summary = produce(items, bootstrap=infra.kafka_bootstrap, namespace=namespace, progress=False)
+    assert summary.delivery_errors == 0
+    return summary.total
+
+
+def settings(infra: Endpoints, namespace: str, *, tail: bool = False) -> FlowSettings:
+    """Flow settings for this test's namespace."""
+    return FlowSettings(
+        kafka_bootstrap=infra.kafka_bootstrap,
+        redis_url=infra.redis_url,
+        namespace=namespace,
+        tail=tail,
+    )
+
+
+def run_to_end(infra: Endpoints, namespace: str) -> CollectorRegistry:
+    """Run the real flow in this process until the end of every partition."""
+    from bytewax.testing import run_main
+
+    registry = CollectorRegistry()
+    run_main(kafka_flow(settings(infra, namespace), FlowMetrics(registry)))  # type: ignore[no-untyped-call]
+    return registry
+
+
+def read_topic(infra: Endpoints, topic: str, *, limit: int = 100_000) -> list[Any]:
+    """Every message of a topic, from the beginning to its current end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": infra.kafka_bootstrap,
+            "group.id": "test-reader",
+            "enable.partition.eof": True,
+            "log_level": 4,
+        }
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    remaining = set(partitions)
+    found: list[Any] = []
+    deadline = time.monotonic() + 60
+    while remaining and len(found) < limit and time.monotonic() < deadline:
+        for message in consumer.consume(500, timeout=1.0):
+            error = message.error()
+            if error is None:
+                found.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                remaining.discard(message.partition())
+    consumer.close()
+    return found
