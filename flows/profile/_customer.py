@@ -45,6 +45,7 @@ _STATE: Final = (
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
+_WINDOW_GROUPS: Final = (ACTIVITY, ACTIVITY, ORDERS, ACTIVITY)  # group of each of _windows()
 
 
 class CustomerProfile:
@@ -235,6 +236,9 @@ class CustomerProfile:
             for i, counts in enumerate(self._windows()):
                 if counts.prune_epoch(earliest_read, since=since):
                     self._win_text[i] = None
+                    # The group holding the window must be rebuilt too, or features()
+                    # would keep serving its text from before the prune.
+                    cache[_WINDOW_GROUPS[i]] = None
         cutoff = earliest_read - YEAR
         if self._orders_oldest <= cutoff:
             orders = self._orders
