@@ -93,8 +93,9 @@ class CustomerLogic(StatefulBatchLogic[Accepted, ProfileOut, bytes]):
         if not times:
             return ((), StatefulBatchLogic.RETAIN)
         if profile.erased:
-            # An erased customer's popularity signals of this batch are dropped with them.
-            return ([ProfileOut(None, profile.seq, times, [])], StatefulBatchLogic.RETAIN)
+            # The signals of events before the deletion still count: popularity is an
+            # anonymous aggregate, and dropping them would depend on batch boundaries.
+            return ([ProfileOut(None, profile.seq, times, signals)], StatefulBatchLogic.RETAIN)
         out = ProfileOut(profile.grouped_features(), profile.seq, times, signals)
         return ([out], StatefulBatchLogic.RETAIN)
 
