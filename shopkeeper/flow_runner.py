@@ -86,7 +86,7 @@ def start_flow(
     *,
     processes: int = 1,
     recovery_dir: Path | None = None,
-    snapshot_interval_s: float = 5.0,
+    snapshot_interval_s: int = 5,
     python: str = sys.executable,
     stdout: int | None = None,
     stderr: int | None = None,
@@ -126,7 +126,7 @@ def run_flow(
     *,
     processes: int = 1,
     recovery_dir: Path | None = None,
-    snapshot_interval_s: float = 5.0,
+    snapshot_interval_s: int = 5,
 ) -> int:
     """Run the flow in the foreground until it ends (or Ctrl-C); return its exit status."""
     run = start_flow(

@@ -112,3 +112,29 @@ def read_topic(infra: Endpoints, topic: str, *, limit: int = 100_000) -> list[An
                 remaining.discard(message.partition())
     consumer.close()
     return found
+
+
+def customer_ids(items: Iterable[Item]) -> list[str]:
+    """The distinct customers of some items, sorted."""
+    return sorted(
+        {i.customer_key for i in items if isinstance(i, events.EventBase) and i.customer_key}
+    )
+
+
+def snapshot_features(
+    infra: Endpoints, namespace: str, customers: list[str]
+) -> dict[str, dict[str, str] | None]:
+    """Every customer's and item's stored features, for comparing two runs."""
+    import redis
+
+    from feature_store import FeatureStore, KeyLayout
+
+    client = redis.Redis.from_url(infra.redis_url)
+    store = FeatureStore(client, KeyLayout(namespace))
+    found: dict[str, dict[str, str] | None] = dict(
+        zip((f"c:{c}" for c in customers), store.customers(customers), strict=True)
+    )
+    products = sorted(store.product_ids())
+    found |= dict(zip((f"i:{p}" for p in products), store.items(products), strict=True))
+    client.close()
+    return found

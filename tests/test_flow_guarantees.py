@@ -1,0 +1,173 @@
+"""The flow's guarantees on generated traffic: parallelism, crashes and replays change nothing.
+
+Each test runs the real flow as separate ``bytewax.run`` processes against the embedded
+Kafka broker and Redis, and compares every customer's and item's stored features.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import events
+from shopkeeper.embedded import Endpoints
+from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
+from shopkeeper.generator import GeneratorConfig, Item, Malformed, World
+from tests.flowkit import customer_ids, prepare, read_topic, send, snapshot_features
+
+START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
+
+
+def _history(customers: int, days: int, limit: int | None = None) -> list[Item]:
+    world = World.build(GeneratorConfig(seed=21, customers=customers, products=800))
+    return list(itertools.islice(world.history(START, days), limit))
+
+
+def _run(infra: Endpoints, namespace: str, **options: object) -> FlowRun:
+    env = flow_settings(
+        kafka_bootstrap=infra.kafka_bootstrap,
+        redis_url=infra.redis_url,
+        namespace=namespace,
+        tail=bool(options.pop("tail", False)),
+    )
+    env |= {k: str(v) for k, v in options.pop("env", {}).items()}  # type: ignore[attr-defined]
+    return start_flow(env, stderr=subprocess.DEVNULL, **options)  # type: ignore[arg-type]
+
+
+def _replayed(infra: Endpoints, namespace: str, items: list[Item], **options: object) -> None:
+    prepare(infra, namespace)
+    send(infra, namespace, items)
+    assert _run(infra, namespace, **options).wait(timeout=240) == 0
+
+
+@pytest.mark.slow
+def test_one_and_two_processes_give_identical_features(infra: Endpoints, unique: str) -> None:
+    items = _history(customers=400, days=60)
+    _replayed(infra, f"one{unique}", items, processes=1)
+    _replayed(infra, f"two{unique}", items, processes=2)
+    customers = customer_ids(items)
+    one = snapshot_features(infra, f"one{unique}", customers)
+    two = snapshot_features(infra, f"two{unique}", customers)
+    erased = {e.customer_key for e in items if isinstance(e, events.DeletionRequested)}
+    assert len(one) > 400
+    assert {k for k, v in one.items() if v is None} == {f"c:{c}" for c in erased}
+    assert one == two
+
+
+@pytest.mark.slow
+def test_kill_nine_five_times_loses_nothing_and_counts_nothing_twice(
+    infra: Endpoints, unique: str, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    items = _history(customers=2_500, days=120, limit=100_000)
+    assert len(items) == 100_000
+    clean, crashed = f"clean{unique}", f"crash{unique}"
+    _replayed(infra, clean, items)
+
+    prepare(infra, crashed)
+    send(infra, crashed, items)
+    recovery = Path(str(tmp_path)) / "recovery"
+    chaos = random.Random(7)
+    kills = 0
+    while kills < 5:
+        run = _run(infra, crashed, recovery_dir=recovery, snapshot_interval_s=1)
+        deadline = time.monotonic() + chaos.uniform(1.0, 2.5)
+        while time.monotonic() < deadline and run.processes[0].poll() is None:
+            time.sleep(0.05)
+        if run.processes[0].poll() is not None:
+            break  # it finished before this kill: the run is over
+        run.stop(signal.SIGKILL)
+        run.wait(timeout=30)
+        kills += 1
+    assert kills == 5, "the flow finished before it was killed five times: make the run longer"
+    final = _run(infra, crashed, recovery_dir=recovery, snapshot_interval_s=1)
+    assert final.wait(timeout=240) == 0
+
+    customers = customer_ids(items)
+    assert snapshot_features(infra, crashed, customers) == snapshot_features(
+        infra, clean, customers
+    )
+    # Every malformed message is in the dead-letter topic under its deterministic id; a
+    # replayed epoch may write it again, under the same id.
+    malformed = [i for i in items if isinstance(i, Malformed)]
+    dead = read_topic(infra, events.in_namespace(events.DLQ, crashed))
+    by_id = {m.key(): m.value() for m in dead}
+    assert len(by_id) == len(malformed)
+    assert sorted(by_id.values()) == sorted(m.value for m in malformed)
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+def _until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_year_replayed_equals_the_year_lived_at_a_steady_rate(
+    infra: Endpoints, unique: str
+) -> None:
+    items = _history(customers=150, days=365)
+    replay, live = f"replay{unique}", f"live{unique}"
+    _replayed(infra, replay, items)
+
+    prepare(infra, live)
+    (port,) = free_ports(1)
+    run = _run(infra, live, tail=True, env={"SHOPKEEPER_METRICS_PORT": port})
+    try:
+        _until(lambda: _serving(port), timeout=60)
+        from shopkeeper.produce import produce
+
+        summary = produce(
+            items, bootstrap=infra.kafka_bootstrap, namespace=live, rate=10_000, progress=False
+        )
+        assert summary.total == len(items)
+
+        def consumed() -> bool:
+            return _metric(port, "shopkeeper_flow_events_total") >= len(items)
+
+        _until(consumed, timeout=120)
+        _until(lambda: _metric(port, "shopkeeper_flow_consumer_lag_messages") == 0, timeout=60)
+        written = _metric(port, "shopkeeper_flow_feature_writes_total")
+        _until(lambda: _settled(port, written), timeout=60)
+    finally:
+        run.stop(signal.SIGINT)
+        run.wait(timeout=60)
+    customers = customer_ids(items)
+    assert snapshot_features(infra, live, customers) == snapshot_features(infra, replay, customers)
+
+
+def _serving(port: int) -> bool:
+    try:
+        _metric(port, "shopkeeper_flow_events_total")
+    except OSError:
+        return False
+    return True
+
+
+def _settled(port: int, before: float) -> bool:
+    """No feature write happened between two reads a moment apart."""
+    first = _metric(port, "shopkeeper_flow_feature_writes_total")
+    time.sleep(0.5)
+    return _metric(port, "shopkeeper_flow_feature_writes_total") == first >= before
