@@ -15,8 +15,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = ["FlowRun", "flow_settings", "free_ports", "init_recovery", "run_flow", "start_flow"]
 
@@ -25,8 +28,14 @@ RECOVERY_PARTITIONS = 4
 """Recovery partitions of a new recovery directory (fixed for its lifetime)."""
 
 
-def free_ports(count: int) -> list[int]:
-    """Ask the OS for ``count`` free TCP ports on 127.0.0.1."""
+def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
+    """Ask the OS for ``count`` free TCP ports on 127.0.0.1 (``consecutive``: a run of them)."""
+    if consecutive:
+        for _ in range(100):
+            (first,) = free_ports(1)
+            if all(_is_free(first + i) for i in range(1, count)):
+                return list(range(first, first + count))
+        raise OSError(f"no {count} consecutive free ports found")
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:
@@ -35,6 +44,15 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def init_recovery(directory: Path, partitions: int = RECOVERY_PARTITIONS) -> None:
@@ -49,9 +67,37 @@ def init_recovery(directory: Path, partitions: int = RECOVERY_PARTITIONS) -> Non
 
 @dataclasses.dataclass
 class FlowRun:
-    """Running flow processes."""
+    """Running flow processes, and the ports their ``/metrics`` are served on."""
 
     processes: list[subprocess.Popen[bytes]]
+    metrics_ports: list[int] = dataclasses.field(default_factory=list)
+
+    def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """Sum of a metric's samples over every process (and over labels not given).
+
+        Raises:
+            OSError: A process does not serve its metrics (yet).
+        """
+        total = 0.0
+        for port in self.metrics_ports:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == name and all(
+                        sample.labels.get(k) == v for k, v in (labels or {}).items()
+                    ):
+                        total += sample.value
+        return total
+
+    def serving_metrics(self) -> bool:
+        """Whether every process answers on its metrics port."""
+        try:
+            self.metric("shopkeeper_flow_events_total")
+        except OSError:
+            return False
+        return True
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for every process; if one fails, stop the others. Return the worst status."""
@@ -87,6 +133,7 @@ def start_flow(
     processes: int = 1,
     recovery_dir: Path | None = None,
     snapshot_interval_s: int = 5,
+    metrics_port: int | None = None,
     python: str = sys.executable,
     stdout: int | None = None,
     stderr: int | None = None,
@@ -99,6 +146,7 @@ def start_flow(
         recovery_dir: Bytewax recovery database; created if missing. ``None``: no recovery.
         snapshot_interval_s: How often state and offsets are snapshotted; a restart replays
             at most this much.
+        metrics_port: Serve ``/metrics`` on this port and the next ones, one per process.
         python: The interpreter to run.
         stdout: Where the processes' output goes (inherited by default).
         stderr: Where the processes' errors go (inherited by default).
@@ -109,8 +157,11 @@ def start_flow(
         command += ["-r", str(recovery_dir), "-s", str(snapshot_interval_s), "-b", "0"]
     addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
     started = []
+    ports = [] if metrics_port is None else [metrics_port + i for i in range(processes)]
     for index in range(processes):
         env = {**os.environ, **settings, "OPENBLAS_NUM_THREADS": "1"}
+        if metrics_port is not None:
+            env["SHOPKEEPER_METRICS_PORT"] = str(metrics_port)
         if processes > 1:
             env["BYTEWAX_PROCESS_ID"] = str(index)
             env["BYTEWAX_ADDRESSES"] = addresses
@@ -118,7 +169,7 @@ def start_flow(
             command, env=env, stdout=stdout, stderr=stderr
         )
         started.append(process)
-    return FlowRun(started)
+    return FlowRun(started, ports)
 
 
 def run_flow(

@@ -12,16 +12,15 @@ import random
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import events
 from shopkeeper.embedded import Endpoints
 from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
 from shopkeeper.generator import GeneratorConfig, Item, Malformed, World
+from shopkeeper.produce import produce
 from tests.flowkit import customer_ids, prepare, read_topic, send, snapshot_features
 
 START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
@@ -39,7 +38,6 @@ def _run(infra: Endpoints, namespace: str, **options: object) -> FlowRun:
         namespace=namespace,
         tail=bool(options.pop("tail", False)),
     )
-    env |= {k: str(v) for k, v in options.pop("env", {}).items()}  # type: ignore[attr-defined]
     return start_flow(env, stderr=subprocess.DEVNULL, **options)  # type: ignore[arg-type]
 
 
@@ -106,17 +104,6 @@ def test_kill_nine_five_times_loses_nothing_and_counts_nothing_twice(
     assert sorted(by_id.values()) == sorted(m.value for m in malformed)
 
 
-def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    )
-
-
 def _until(condition: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -131,43 +118,23 @@ def test_a_year_replayed_equals_the_year_lived_at_a_steady_rate(
     items = _history(customers=150, days=365)
     replay, live = f"replay{unique}", f"live{unique}"
     _replayed(infra, replay, items)
+    customers = customer_ids(items)
+    expected = snapshot_features(infra, replay, customers)
 
     prepare(infra, live)
     (port,) = free_ports(1)
-    run = _run(infra, live, tail=True, env={"SHOPKEEPER_METRICS_PORT": port})
+    run = _run(infra, live, tail=True, metrics_port=port)
     try:
-        _until(lambda: _serving(port), timeout=60)
-        from shopkeeper.produce import produce
-
+        _until(run.serving_metrics, timeout=60)
         summary = produce(
             items, bootstrap=infra.kafka_bootstrap, namespace=live, rate=10_000, progress=False
         )
         assert summary.total == len(items)
-
-        def consumed() -> bool:
-            return _metric(port, "shopkeeper_flow_events_total") >= len(items)
-
-        _until(consumed, timeout=120)
-        _until(lambda: _metric(port, "shopkeeper_flow_consumer_lag_messages") == 0, timeout=60)
-        written = _metric(port, "shopkeeper_flow_feature_writes_total")
-        _until(lambda: _settled(port, written), timeout=60)
+        _until(lambda: run.metric("shopkeeper_flow_events_total") >= len(items), timeout=120)
+        # The last writes land just after the last events are counted: wait until the
+        # live features equal the replayed ones (failing with the difference if never).
+        _until(lambda: snapshot_features(infra, live, customers) == expected, timeout=60)
     finally:
         run.stop(signal.SIGINT)
         run.wait(timeout=60)
-    customers = customer_ids(items)
-    assert snapshot_features(infra, live, customers) == snapshot_features(infra, replay, customers)
-
-
-def _serving(port: int) -> bool:
-    try:
-        _metric(port, "shopkeeper_flow_events_total")
-    except OSError:
-        return False
-    return True
-
-
-def _settled(port: int, before: float) -> bool:
-    """No feature write happened between two reads a moment apart."""
-    first = _metric(port, "shopkeeper_flow_feature_writes_total")
-    time.sleep(0.5)
-    return _metric(port, "shopkeeper_flow_feature_writes_total") == first >= before
+    assert snapshot_features(infra, live, customers) == expected
