@@ -7,9 +7,9 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from benchmarks import decode
+from benchmarks import decode, flow
 
-SUITE = {"decode": decode.run}
+SUITE = {"decode": decode.run, "flow": flow.run}
 
 
 def main(names: list[str]) -> int:

@@ -52,6 +52,38 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("infra", help="run embedded Kafka and Redis until interrupted")
 
+    topics = commands.add_parser("topics", help="Kafka topics").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = topics.add_parser("create", help="create the engine's topics if missing")
+    create.add_argument("--partitions", type=int, default=4, help="partitions (default 4)")
+    create.add_argument("--replication", type=int, default=-1, help="replicas (broker default)")
+    create.add_argument("--namespace", default="shopkeeper", help="topic namespace")
+
+    flow = commands.add_parser("flow", help="the feature flow").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    run = flow.add_parser("run", help="run the feature flow until interrupted (or replayed)")
+    run.add_argument("--processes", type=int, default=1, help="processes, one per core")
+    run.add_argument("--namespace", default="shopkeeper", help="topic namespace and key prefix")
+    run.add_argument(
+        "--replay", action="store_true", help="stop at the end of the topics instead of tailing"
+    )
+    run.add_argument(
+        "--recovery", type=Path, help="recovery directory: resume after a crash without loss"
+    )
+    run.add_argument(
+        "--snapshot-interval", type=int, default=5, help="seconds between snapshots (default 5)"
+    )
+    run.add_argument("--metrics-port", type=int, help="serve /metrics from this port on")
+
+    customer = commands.add_parser("customer", help="customer profiles").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    show = customer.add_parser("show", help="print a customer's live profile as JSON")
+    show.add_argument("customer_id")
+    show.add_argument("--namespace", default="shopkeeper", help="key prefix")
+
     generate = commands.add_parser(
         "generate", help="synthetic retail traffic: live to Kafka, or history to a file"
     )
@@ -83,6 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args, settings)
     if args.command == "infra":
         return _infra(settings)
+    if args.command == "topics":
+        return _topics(parser, args, settings)
+    if args.command == "flow":
+        return _flow(args, settings)
+    if args.command == "customer":
+        return _customer(parser, args, settings)
     return _generate(parser, args, settings)
 
 
@@ -114,6 +152,78 @@ def _infra(settings: Settings) -> int:
         print("Press Ctrl-C to stop.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
+    return 0
+
+
+def _topics(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    import events
+    from shopkeeper.topics import ALL_TOPICS, ensure_topics
+
+    if settings.kafka_bootstrap is None:
+        parser.error("set SHOPKEEPER_KAFKA_BOOTSTRAP to the Kafka to create topics on")
+    counts = ensure_topics(
+        settings.kafka_bootstrap,
+        [events.in_namespace(t, args.namespace) for t in ALL_TOPICS],
+        partitions=args.partitions,
+        replication=args.replication,
+    )
+    for topic, partitions in counts.items():
+        print(f"{topic:<32} {partitions} partitions")
+    return 0
+
+
+def _flow(args: argparse.Namespace, settings: Settings) -> int:
+    import events
+    from shopkeeper.embedded import endpoints
+    from shopkeeper.flow_runner import flow_settings, run_flow
+    from shopkeeper.topics import ALL_TOPICS, ensure_topics
+
+    with endpoints(
+        kafka_bootstrap=settings.kafka_bootstrap,
+        redis_url=settings.redis_url,
+        data_dir=settings.data_dir,
+    ) as found:
+        if found.embedded_kafka or found.embedded_redis:
+            print("Embedded infrastructure for this run; point other shells at it with:")
+            print(f"  export SHOPKEEPER_KAFKA_BOOTSTRAP={found.kafka_bootstrap}")
+            print(f"  export SHOPKEEPER_REDIS_URL={found.redis_url}", flush=True)
+            ensure_topics(
+                found.kafka_bootstrap,
+                [events.in_namespace(t, args.namespace) for t in ALL_TOPICS],
+                embedded=found.embedded_kafka,
+            )
+        env = flow_settings(
+            kafka_bootstrap=found.kafka_bootstrap,
+            redis_url=found.redis_url,
+            namespace=args.namespace,
+            tail=not args.replay,
+        )
+        return run_flow(
+            env,
+            processes=args.processes,
+            recovery_dir=args.recovery,
+            snapshot_interval_s=args.snapshot_interval,
+            metrics_port=args.metrics_port,
+        )
+
+
+def _customer(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+    import redis
+
+    from feature_store import FeatureStore, KeyLayout, folded
+
+    if settings.redis_url is None:
+        parser.error("set SHOPKEEPER_REDIS_URL to the feature store's Redis")
+    store = FeatureStore(redis.Redis.from_url(settings.redis_url), KeyLayout(args.namespace))
+    profile = store.customer(args.customer_id)
+    erased = profile is None and store.is_erased(args.customer_id)
+    store.close()
+    if profile is None:
+        print(f"{args.customer_id}: {'erased' if erased else 'unknown'}", file=sys.stderr)
+        return 1
+    view = {**profile, **folded(profile, dt.datetime.now(dt.UTC))}
+    print(orjson.dumps(view, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
     return 0
 
 

@@ -1,125 +1,75 @@
 """``shopkeeper demo``: the engine on embedded Kafka and Redis with synthetic traffic.
 
-At this stage the demo produces live traffic and reads it back with a minimal consumer
-that decodes every event and keeps counts by event name in Redis. Later stages replace
-the consumer by the feature flow, the churn model, offers and serving.
+It starts the feature flow (a separate Bytewax process, as in production), produces live
+retail traffic at a steady rate, waits until the flow has taken every event, and prints
+what happened: events applied, duplicates and malformed ones dead-lettered, freshness,
+one customer's live profile and what is trending. Later stages add churn, offers and
+recommendations to the same run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
+import signal
+import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
+import orjson
 import redis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 import events
+from feature_store import FeatureStore, KeyLayout, folded
 from shopkeeper.embedded import endpoints
-from shopkeeper.generator import GeneratorConfig, World
-from shopkeeper.metrics import ToolMetrics
+from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
+from shopkeeper.generator import GeneratorConfig, Item, World
 from shopkeeper.produce import ProduceSummary, produce
 from shopkeeper.settings import Settings
 from shopkeeper.topics import ALL_TOPICS, ensure_topics
 
-__all__ = ["DemoReport", "counts_key", "run_demo"]
+__all__ = ["DemoReport", "run_demo"]
 
-_CATCH_UP_S = 30.0
-
-
-def counts_key(namespace: str) -> str:
-    """The Redis hash where the demo keeps its counts by event name."""
-    return f"{namespace}:demo:events"
+_START_TIMEOUT_S = 60.0
+_CATCH_UP_TIMEOUT_S = 120.0
 
 
 @dataclasses.dataclass
 class DemoReport:
-    """What the demo produced, consumed and stored."""
+    """What the demo produced, and what the flow made of it."""
 
     produced: ProduceSummary
-    consumed: Counter[str]
-    rejected: Counter[str]
-    stored: dict[str, int]
+    outcomes: dict[str, float]
+    dead_letters: dict[str, float]
+    freshness_ms: dict[str, float | None]
+    customer_id: str
+    profile: dict[str, str] | None
+    windows: dict[str, Any]
+    trending: list[tuple[str, float]]
 
 
-class _CountingConsumer(threading.Thread):
-    """Read the input topics, decode, and keep absolute counts in one Redis hash."""
+class _Tally:
+    """Counts events per customer as they stream past, to pick someone to show."""
 
-    def __init__(
-        self,
-        bootstrap: str,
-        redis_url: str,
-        namespace: str,
-        partitions: dict[str, int],
-        metrics: ToolMetrics,
-    ) -> None:
-        super().__init__(name="demo-consumer", daemon=True)
-        # Partitions are assigned, not balanced by a consumer group, as Bytewax does.
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"{namespace}.demo",
-                "enable.auto.commit": False,
-                "log_level": 4,
-            }
-        )
-        self._consumer.assign(
-            [
-                TopicPartition(topic, partition, OFFSET_BEGINNING)
-                for topic, count in partitions.items()
-                for partition in range(count)
-            ]
-        )
-        self._redis = redis.Redis.from_url(redis_url)
-        self._key = counts_key(namespace)
-        self._metrics = metrics
-        self._decoder = events.EventDecoder()
-        self._stopping = threading.Event()
-        self.consumed: Counter[str] = Counter()
-        self.rejected: Counter[str] = Counter()
-        self.error: BaseException | None = None
+    def __init__(self, items: Iterable[Item]) -> None:
+        self._items = items
+        self.per_customer: Counter[str] = Counter()
 
-    def run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                self._poll()
-        except BaseException as exc:  # reported by the main thread
-            self.error = exc
-        finally:
-            self._consumer.close()
-            self._redis.close()
+    def __iter__(self) -> Iterator[Item]:
+        for item in self._items:
+            if isinstance(item, events.EventBase) and item.customer_id is not None:
+                self.per_customer[item.customer_id] += 1
+            yield item
 
-    def _poll(self) -> None:
-        messages = self._consumer.consume(num_messages=1000, timeout=0.2)
-        if not messages:
-            return
-        for message in messages:
-            if message.error() is not None:
-                continue
-            try:
-                event = self._decoder.decode(message.value())
-            except events.DecodeError as error:
-                self.rejected[error.code] += 1
-                self.consumed["malformed"] += 1
-                self._metrics.consumed.labels("malformed").inc()
-                continue
-            self.consumed[event.name] += 1
-            self._metrics.consumed.labels(event.name).inc()
-        if not self.consumed:
-            return
-        # Absolute values, one round trip per batch: a replayed batch changes nothing.
-        counts: dict[Any, Any] = dict(self.consumed)
-        self._redis.hset(self._key, mapping=counts)
 
-    def caught_up(self, expected: int) -> bool:
-        return sum(self.consumed.values()) >= expected
-
-    def stop(self) -> None:
-        self._stopping.set()
+def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the demo gave up waiting for {what}")
+        time.sleep(0.1)
 
 
 def run_demo(
@@ -130,77 +80,137 @@ def run_demo(
     config: GeneratorConfig,
     namespace: str = "shopkeeper",
     say: Callable[[str], None] = print,
-    metrics: ToolMetrics | None = None,
 ) -> DemoReport:
     """Run the demo end to end and report what happened."""
-    metrics = metrics or ToolMetrics()
     with endpoints(
         kafka_bootstrap=settings.kafka_bootstrap,
         redis_url=settings.redis_url,
         data_dir=settings.data_dir,
     ) as found:
-        kind = "embedded" if found.embedded_kafka else "external"
-        say(f"Kafka ({kind}) at {found.kafka_bootstrap}")
-        kind = "embedded" if found.embedded_redis else "external"
-        say(f"Redis ({kind}) at {found.redis_url}")
-        say(f"Building a world of {config.customers:,} customers and {config.products:,} products")
-        world = World.build(config)
-        client = redis.Redis.from_url(found.redis_url)
-        client.delete(counts_key(namespace))
-        partitions = ensure_topics(
+        kafka_kind = "embedded" if found.embedded_kafka else "external"
+        redis_kind = "embedded" if found.embedded_redis else "external"
+        say(f"Kafka ({kafka_kind}) at {found.kafka_bootstrap}")
+        say(f"Redis ({redis_kind}) at {found.redis_url}")
+        ensure_topics(
             found.kafka_bootstrap,
             [events.in_namespace(t, namespace) for t in ALL_TOPICS],
             embedded=found.embedded_kafka,
         )
-        inputs = {events.in_namespace(t, namespace) for t in events.TOPICS}
-        consumer = _CountingConsumer(
-            found.kafka_bootstrap,
-            found.redis_url,
-            namespace,
-            {t: n for t, n in partitions.items() if t in inputs},
-            metrics,
+        say(f"Building a world of {config.customers:,} customers and {config.products:,} products")
+        world = World.build(config)
+        (port,) = free_ports(1)
+        log = (settings.data_dir / "flow.log").open("ab")
+        run = start_flow(
+            flow_settings(
+                kafka_bootstrap=found.kafka_bootstrap,
+                redis_url=found.redis_url,
+                namespace=namespace,
+                tail=True,
+            ),
+            metrics_port=port,
+            stdout=log.fileno(),
+            stderr=subprocess.STDOUT,
         )
-        consumer.start()
-        say(f"Producing {rate:,.0f} events/s for {duration:,.0f} s")
-        produced = produce(
-            world.live(dt.datetime.now(dt.UTC), rate),
-            bootstrap=found.kafka_bootstrap,
-            namespace=namespace,
-            rate=rate,
-            duration=duration,
-            metrics=metrics,
-        )
-        deadline = time.monotonic() + _CATCH_UP_S
-        while not consumer.caught_up(produced.total) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        consumer.stop()
-        consumer.join()
-        if consumer.error is not None:
-            raise consumer.error
-        stored = {
-            k.decode(): int(v)
-            for k, v in cast("dict[bytes, bytes]", client.hgetall(counts_key(namespace))).items()
-        }
-        client.close()
-    report = DemoReport(produced, consumer.consumed, consumer.rejected, stored)
-    _print_report(report, counts_key(namespace), say)
+        try:
+            say(f"Started the feature flow (metrics on http://127.0.0.1:{port}/metrics)")
+            _until(run.serving_metrics, _START_TIMEOUT_S, "the flow to start")
+            say(f"Producing {rate:,.0f} events/s for {duration:,.0f} s")
+            traffic = _Tally(world.live(dt.datetime.now(dt.UTC), rate))
+            produced = produce(
+                traffic,
+                bootstrap=found.kafka_bootstrap,
+                namespace=namespace,
+                rate=rate,
+                duration=duration,
+            )
+            _until(
+                lambda: run.metric("shopkeeper_flow_events_total") >= produced.total,
+                _CATCH_UP_TIMEOUT_S,
+                "the flow to take every event",
+            )
+            report = _report(run, found.redis_url, namespace, produced, traffic)
+        finally:
+            run.stop(signal.SIGINT)
+            run.wait(timeout=30)
+            log.close()
+    _print(report, say)
     return report
 
 
-def _print_report(report: DemoReport, key: str, say: Callable[[str], None]) -> None:
+def _report(
+    run: FlowRun, redis_url: str, namespace: str, produced: ProduceSummary, traffic: _Tally
+) -> DemoReport:
+    outcomes = {
+        outcome: run.metric("shopkeeper_flow_events_total", {"outcome": outcome})
+        for outcome in ("applied", "duplicate", "rejected", "ignored_erased")
+    }
+    reasons = ("malformed_json", "too_large", "unknown_event", "missing_field", "wrong_type")
+    dead = {
+        reason: run.metric("shopkeeper_flow_dlq_total", {"reason": reason})
+        for reason in (*reasons, "invalid_value", "future_timestamp", "unsupported_version")
+    }
+    freshness: dict[str, float | None] = {}
+    for q in (0.5, 0.99):
+        seconds = run.quantile("shopkeeper_flow_freshness_seconds", q)
+        freshness[f"p{int(q * 100)}"] = None if seconds is None else round(seconds * 1000, 1)
+    customer_id = traffic.per_customer.most_common(1)[0][0]
+    # The last writes land just after the last events are counted.
+    store = FeatureStore(redis.Redis.from_url(redis_url), KeyLayout(namespace))
+    _until(lambda: store.customer(customer_id) is not None, 30, "the profile")
+    profile = store.customer(customer_id)
+    now = dt.datetime.now(dt.UTC)
+    windows = folded(profile or {}, now)
+    trending = store.popularity("views", window="24h", now=now, k=5)
+    store.close()
+    return DemoReport(
+        produced,
+        outcomes,
+        {k: v for k, v in dead.items() if v},
+        freshness,
+        customer_id,
+        profile,
+        windows,
+        trending,
+    )
+
+
+def _print(report: DemoReport, say: Callable[[str], None]) -> None:
     produced = report.produced
     say("")
     say(
         f"Produced {produced.total:,} events in {produced.seconds:.1f} s "
         f"({produced.total / max(produced.seconds, 1e-9):,.0f}/s), "
-        f"{produced.malformed:,} deliberately malformed, {produced.delivery_errors} delivery errors"
+        f"{produced.malformed:,} deliberately malformed"
     )
-    for topic, count in sorted(produced.by_topic.items()):
-        say(f"  {topic:<32} {count:>10,}")
-    say(f"Consumed {sum(report.consumed.values()):,}; counts stored in Redis hash {key}:")
-    for name, count in sorted(report.stored.items(), key=lambda kv: -kv[1]):
-        say(f"  {name:<32} {count:>10,}")
-    if report.rejected:
-        say("Rejected by the contract, by reason:")
-        for code, count in report.rejected.most_common():
-            say(f"  {code:<32} {count:>10,}")
+    o = report.outcomes
+    say(
+        f"The flow applied {o['applied']:,.0f}, dropped {o['duplicate']:,.0f} duplicates and "
+        f"dead-lettered {o['rejected']:,.0f}: "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(report.dead_letters.items()))
+    )
+    f = report.freshness_ms
+    say(f"Freshness (event time to Redis): p50 {f['p50']} ms, p99 {f['p99']} ms")
+    p = report.profile or {}
+    w = report.windows
+    say("")
+    say(f"Live profile of {report.customer_id} (the busiest customer of the run):")
+    rows = [
+        ("first seen / last seen", f"{p.get('first_seen')} / {p.get('last_seen')}"),
+        (
+            "orders, revenue, AOV",
+            f"{p.get('orders_total')}, {p.get('revenue_total')}, {p.get('aov')}",
+        ),
+        ("views 1h / 24h / 30d", f"{w['views_1h']} / {w['views_24h']} / {w['views_30d']}"),
+        ("sessions 24h, orders 7d", f"{w['sessions_24h']}, {w['orders_7d']}"),
+        ("cart", f"{p.get('cart_items')} items worth {p.get('cart_value')}"),
+        ("top categories", ", ".join(n for n, _ in orjson.loads(p.get("affinity:category", "[]")))),
+        ("channels", p.get("channel_mix", "{}")),
+        ("consent personalization", p.get("consent:personalization", "unknown")),
+        ("time zone", p.get("trait:timezone", "unknown")),
+    ]
+    for name, value in rows:
+        say(f"  {name:<26} {value}")
+    say(
+        "Trending (views, last 24 h): "
+        + ", ".join(f"{pid} ({n:.0f})" for pid, n in report.trending)
+    )

@@ -21,11 +21,35 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["FlowRun", "flow_settings", "free_ports", "init_recovery", "run_flow", "start_flow"]
+__all__ = [
+    "FlowRun",
+    "flow_settings",
+    "free_ports",
+    "histogram_quantile",
+    "init_recovery",
+    "run_flow",
+    "start_flow",
+]
 
 FLOW = "flows.features:flow"
 RECOVERY_PARTITIONS = 4
 """Recovery partitions of a new recovery directory (fixed for its lifetime)."""
+
+
+def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """The ``q`` quantile of cumulative ``(upper bound, count)`` buckets, sorted by bound."""
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            inside = count - below
+            return lower + (upper - lower) * ((rank - below) / inside if inside else 0.0)
+        lower, below = upper, count
+    return lower
 
 
 def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
@@ -90,6 +114,21 @@ class FlowRun:
                     ):
                         total += sample.value
         return total
+
+    def quantile(self, name: str, q: float) -> float | None:
+        """Estimate a histogram's ``q`` quantile over every process, as Prometheus's
+        ``histogram_quantile`` does (linear inside the bucket); ``None`` if empty."""
+        buckets: dict[float, float] = {}
+        for port in self.metrics_ports:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == f"{name}_bucket":
+                        le = float(sample.labels["le"])
+                        buckets[le] = buckets.get(le, 0.0) + sample.value
+        return histogram_quantile(sorted(buckets.items()), q)
 
     def serving_metrics(self) -> bool:
         """Whether every process answers on its metrics port."""
@@ -178,6 +217,7 @@ def run_flow(
     processes: int = 1,
     recovery_dir: Path | None = None,
     snapshot_interval_s: int = 5,
+    metrics_port: int | None = None,
 ) -> int:
     """Run the flow in the foreground until it ends (or Ctrl-C); return its exit status."""
     run = start_flow(
@@ -185,6 +225,7 @@ def run_flow(
         processes=processes,
         recovery_dir=recovery_dir,
         snapshot_interval_s=snapshot_interval_s,
+        metrics_port=metrics_port,
     )
     try:
         return run.wait()

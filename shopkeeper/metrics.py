@@ -1,4 +1,4 @@
-"""Prometheus metrics of the ``shopkeeper`` tools (generator, demo consumer)."""
+"""Prometheus metrics of the ``shopkeeper`` tools (the traffic generator)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,5 @@ class ToolMetrics:
             "shopkeeper_generator_delivery_errors_total",
             "Generated items Kafka failed to store, by topic.",
             ["topic"],
-            registry=registry,
-        )
-        self.consumed = Counter(
-            "shopkeeper_demo_events_total",
-            "Events read by the demo consumer, by event name (or 'malformed').",
-            ["event"],
             registry=registry,
         )

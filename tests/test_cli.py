@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
-from prometheus_client import CollectorRegistry
 
-from shopkeeper.demo import counts_key, run_demo
+from shopkeeper.demo import run_demo
 from shopkeeper.embedded import Endpoints
 from shopkeeper.generator import GeneratorConfig
-from shopkeeper.metrics import ToolMetrics
 from shopkeeper.settings import Settings
 
 SMALL = ["--customers", "300", "--products", "200", "--seed", "5"]
@@ -58,36 +57,46 @@ def test_unknown_options_are_refused() -> None:
     assert "--colour" in result.stderr
 
 
-def test_demo_counts_every_produced_event_into_redis(
+def test_demo_runs_the_flow_and_shows_a_live_profile(
     infra: Endpoints, topic_prefix: str, tmp_path: Path
 ) -> None:
-    import redis
-
     settings = Settings(
         kafka_bootstrap=infra.kafka_bootstrap, redis_url=infra.redis_url, data_dir=tmp_path
     )
     lines: list[str] = []
-    registry = CollectorRegistry()
     report = run_demo(
         settings,
         rate=1_000,
-        duration=2,
+        duration=3,
         config=GeneratorConfig(customers=400, products=300, malformed_share=0.02),
         namespace=topic_prefix,
         say=lines.append,
-        metrics=ToolMetrics(registry),
     )
-    assert report.produced.total > 1_000
-    assert sum(report.consumed.values()) == report.produced.total
-    assert (
-        report.consumed["malformed"] == report.produced.malformed == sum(report.rejected.values())
-    )
-    client = redis.Redis.from_url(infra.redis_url)
-    stored = {k.decode(): int(v) for k, v in client.hgetall(counts_key(topic_prefix)).items()}  # type: ignore[union-attr]
-    client.close()
-    assert stored == dict(report.consumed)
-    assert (
-        registry.get_sample_value("shopkeeper_demo_events_total", {"event": "malformed"})
-        == report.produced.malformed
-    )
-    assert any(line.startswith("Produced") for line in lines)
+    assert report.produced.total == 3_000
+    o = report.outcomes
+    assert o["applied"] + o["duplicate"] + o["rejected"] + o["ignored_erased"] == 3_000
+    assert o["rejected"] == report.produced.malformed == sum(report.dead_letters.values())
+    assert report.profile is not None
+    assert int(report.profile["_seq"]) >= 1
+    assert report.freshness_ms["p50"] is not None
+    assert any(line.startswith(f"Live profile of {report.customer_id}") for line in lines)
+
+
+def test_customer_show_prints_the_profile_or_says_unknown(
+    infra: Endpoints, topic_prefix: str
+) -> None:
+    import redis
+
+    from feature_store import CustomerWrite, FeatureStore, KeyLayout
+
+    store = FeatureStore(redis.Redis.from_url(infra.redis_url), KeyLayout(topic_prefix))
+    store.write([CustomerWrite("c-7", {"orders": '{"orders_total":"2"}'}, seq=3)])
+    store.close()
+    env = {**os.environ, "SHOPKEEPER_REDIS_URL": infra.redis_url}
+    shown = _shopkeeper("customer", "show", "c-7", "--namespace", topic_prefix, env=env)
+    assert shown.returncode == 0, shown.stderr
+    profile = orjson.loads(shown.stdout)
+    assert (profile["orders_total"], profile["_seq"], profile["orders_7d"]) == ("2", "3", 0)
+    missing = _shopkeeper("customer", "show", "nobody", "--namespace", topic_prefix, env=env)
+    assert missing.returncode == 1
+    assert "unknown" in missing.stderr

@@ -115,18 +115,17 @@ def test_live_timestamps_follow_the_rate_and_interleave_sessions() -> None:
     rate = 250.0
     stream = world.live(START, rate)
     preamble = len(world.catalog) + len(world.customers)
-    seen = 0
-    first: Item | None = None
-    for item in stream:
-        if isinstance(item, Malformed):
-            continue
-        seen += 1
-        if seen > preamble:
-            first = item
-            break
-        assert item.timestamp == START
-    assert first is not None
-    items: list[Item] = [first, *itertools.islice(stream, 19_999)]
+    head = list(itertools.islice(stream, preamble))
+    # Item n of the whole stream is stamped start + n / rate, the preamble included.
+    for n, item in enumerate(head):
+        if not isinstance(item, Malformed):
+            assert item.timestamp == START + dt.timedelta(seconds=n / rate)
+    assert {i.name for i in head if not isinstance(i, Malformed)} <= {
+        "Product Updated",
+        "Customer Updated",
+    }
+    offset = len(head)
+    items: list[Item] = list(itertools.islice(stream, 20_000))
     last_seen: dict[str, dt.datetime] = {}
     sessions_in_first_500: set[str] = set()
     for n, item in enumerate(items):
@@ -135,7 +134,7 @@ def test_live_timestamps_follow_the_rate_and_interleave_sessions() -> None:
                 events.decode(item.value)
             continue
         assert isinstance(item, events.EventBase)
-        assert item.timestamp == START + dt.timedelta(seconds=n / rate)
+        assert item.timestamp == START + dt.timedelta(seconds=(offset + n) / rate)
         key = item.customer_key
         if key is not None:
             assert last_seen.get(key, START) <= item.timestamp

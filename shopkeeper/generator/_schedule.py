@@ -14,6 +14,7 @@ import numpy as np
 
 import events
 from shopkeeper.generator._behaviour import Plan
+from shopkeeper.generator._malformed import Malformed
 from shopkeeper.generator._profiles import consent_change
 from shopkeeper.generator._run import Item, Run
 
@@ -305,6 +306,16 @@ class _Live:
 
 
 def live_items(run: Run, start: dt.datetime, rate: float) -> Iterator[Item]:
-    """Yield the preamble at ``start``, then item ``n`` at ``start + n / rate`` seconds, forever."""
-    yield from run.emit(run.preamble())
-    yield from _Live(run).items(start, rate)
+    """Yield item ``n`` at ``start + n / rate`` seconds, forever: first the preamble (the
+    catalogue and the customers' profiles), then the sessions.
+
+    Every item is stamped with the moment a producer pacing at ``rate`` sends it, so the
+    time from an event to its effect is measured from its true sending time.
+    """
+    n = 0
+    for item in run.emit(run.preamble()):
+        if not isinstance(item, Malformed):
+            item = msgspec.structs.replace(item, timestamp=start + dt.timedelta(seconds=n / rate))
+        yield item
+        n += 1
+    yield from _Live(run).items(start + dt.timedelta(seconds=n / rate), rate)
