@@ -31,7 +31,7 @@ from shopkeeper.embedded import Endpoints, endpoints
 from shopkeeper.flow_runner import flow_settings, free_ports, start_flow
 from shopkeeper.generator import GeneratorConfig, Item, World
 from shopkeeper.produce import produce
-from shopkeeper.topics import ALL_TOPICS, ensure_topics
+from shopkeeper.topics import ALL_TOPICS, ensure_topics, retained
 
 EVENTS = 200_000
 FRESHNESS_RATE = 5_000
@@ -74,17 +74,23 @@ def _bare_consume(found: Endpoints, namespace: str, expected: int) -> float:
     topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
     consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in range(4)])
     decoder = events.EventDecoder()
-    done, seen = 0, 0
+    at_end: set[tuple[str | None, int | None]] = set()
+    seen = 0
     started = time.perf_counter()
-    while done < len(topics) * 4:
+    while len(at_end) < len(topics) * 4 or seen < expected:
         for message in consumer.consume(2_000, 0.1):
             error = message.error()
+            where = (message.topic(), message.partition())
             if error is not None:
-                done += error.code() == KafkaError._PARTITION_EOF
+                if error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(where)
                 continue
+            at_end.discard(where)
             seen += 1
             with contextlib.suppress(events.DecodeError):
                 decoder.decode(message.value())
+        if time.perf_counter() - started > 300:
+            break
     elapsed = time.perf_counter() - started
     consumer.close()
     if seen != expected:
@@ -167,6 +173,9 @@ def run() -> dict[str, Any]:
             _topics(found, namespace)
         for namespace in ("benchone", "benchtwo", "benchbare"):
             produce(items, bootstrap=found.kafka_bootstrap, namespace=namespace, progress=False)
+            topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
+            if retained(found.kafka_bootstrap, topics) != (len(items), 0):
+                raise RuntimeError("the embedded broker dropped messages: produce fewer")
         startup = {n: _replay_seconds(found, "benchempty", n) for n in (1, 2)}
         one = _replay_seconds(found, "benchone", 1)
         two = _replay_seconds(found, "benchtwo", 2)

@@ -244,6 +244,9 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
             "group.id": "shopkeeper-flow-unused",  # offsets live in Bytewax snapshots
             "enable.auto.commit": False,
             "enable.partition.eof": True,  # "caught up" lets the merge go past idle topics
+            # Offsets below the log start (deleted by retention before they were read):
+            # resume at the oldest message kept rather than skip to the end.
+            "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 5,
             "log_level": 4,
             **self._config,

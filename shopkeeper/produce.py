@@ -27,7 +27,8 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
-        "compression.type": "lz4",
+        "compression.type": "zstd",
+        "batch.size": 1_000_000,
         "log_level": 4,
     }
 

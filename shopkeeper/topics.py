@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 import events
 
-__all__ = ["ALL_TOPICS", "ensure_topics"]
+__all__ = ["ALL_TOPICS", "ensure_topics", "retained"]
 
 _CONTROLLER_WAIT_S = 3.0
 
@@ -65,3 +65,25 @@ def ensure_topics(
     if absent:
         raise RuntimeError(f"topics could not be created: {', '.join(absent)}")
     return {t: len(metadata[t].partitions) for t in wanted}
+
+
+def retained(bootstrap: str, topics: Iterable[str], *, timeout: float = 10.0) -> tuple[int, int]:
+    """Return ``(messages held, messages dropped)`` across the topics' partitions.
+
+    Dropped messages are those below a partition's low watermark: deleted by retention
+    (the embedded broker keeps at most 5 MiB of compressed batches per partition).
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "retained", "log_level": 4})
+    held = dropped = 0
+    try:
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+            for partition in metadata.partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout
+                )
+                held += high - low
+                dropped += low
+    finally:
+        consumer.close()
+    return held, dropped

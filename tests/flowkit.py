@@ -19,7 +19,7 @@ from flows.settings import FlowSettings
 from shopkeeper.embedded import Endpoints
 from shopkeeper.generator import Item
 from shopkeeper.produce import produce
-from shopkeeper.topics import ALL_TOPICS, ensure_topics
+from shopkeeper.topics import ALL_TOPICS, ensure_topics, retained
 
 _ids = itertools.count()
 
@@ -63,9 +63,11 @@ def prepare(infra: Endpoints, namespace: str) -> None:
 
 
 def send(infra: Endpoints, namespace: str, items: Iterable[Item]) -> int:
-    """Produce items in order; return how many."""
+    """Produce items in order; return how many. Fails if the broker did not keep them all."""
     summary = produce(items, bootstrap=infra.kafka_bootstrap, namespace=namespace, progress=False)
     assert summary.delivery_errors == 0
+    topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
+    assert retained(infra.kafka_bootstrap, topics) == (summary.total, 0)
     return summary.total
 
 

@@ -314,8 +314,7 @@ def live_items(run: Run, start: dt.datetime, rate: float) -> Iterator[Item]:
     """
     n = 0
     for item in run.emit(run.preamble()):
-        if not isinstance(item, Malformed):
-            item = msgspec.structs.replace(item, timestamp=start + dt.timedelta(seconds=n / rate))
-        yield item
+        stamp = start + dt.timedelta(seconds=n / rate)
+        yield item if isinstance(item, Malformed) else msgspec.structs.replace(item, timestamp=stamp)
         n += 1
     yield from _Live(run).items(start + dt.timedelta(seconds=n / rate), rate)
