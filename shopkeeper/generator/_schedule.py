@@ -315,6 +315,9 @@ def live_items(run: Run, start: dt.datetime, rate: float) -> Iterator[Item]:
     n = 0
     for item in run.emit(run.preamble()):
         stamp = start + dt.timedelta(seconds=n / rate)
-        yield item if isinstance(item, Malformed) else msgspec.structs.replace(item, timestamp=stamp)
+        if isinstance(item, Malformed):
+            yield item
+        else:
+            yield msgspec.structs.replace(item, timestamp=stamp)
         n += 1
     yield from _Live(run).items(start + dt.timedelta(seconds=n / rate), rate)
