@@ -26,11 +26,11 @@ SCHEMA_VERSION = "1-0-0"
 _UTC = dt.UTC
 
 
-class Properties(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Properties(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Base of every event's ``properties`` object."""
 
 
-class Campaign(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Campaign(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """UTM parameters, for campaign attribution."""
 
     source: ShortText | None = None
@@ -40,14 +40,14 @@ class Campaign(Struct, frozen=True, kw_only=True, omit_defaults=True):
     content: ShortText | None = None
 
 
-class Experiment(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Experiment(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The A/B test or holdout arm the customer saw."""
 
     experiment_id: Id
     variant: Id
 
 
-class Context(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Context(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Optional context of where the event happened."""
 
     campaign: Campaign | None = None
@@ -57,7 +57,7 @@ class Context(Struct, frozen=True, kw_only=True, omit_defaults=True):
     page_path: ShortText | None = None
 
 
-class Product(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Product(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The Segment product object: one product, or one line of a cart or an order.
 
     ``price`` is the unit price actually charged, after item-level discounts;
@@ -79,7 +79,7 @@ class Product(Struct, frozen=True, kw_only=True, omit_defaults=True):
     inventory_status: Literal["in_stock", "out_of_stock", "preorder", "backorder"] | None = None
 
 
-class EventBase(Struct, tag_field="event", frozen=True, kw_only=True, omit_defaults=True):
+class EventBase(Struct, tag_field="event", frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The envelope. Subclasses set the ``event`` tag and type ``properties``.
 
     Attributes:
@@ -107,10 +107,13 @@ class EventBase(Struct, tag_field="event", frozen=True, kw_only=True, omit_defau
     context: Context | None = None
 
     def __post_init__(self) -> None:
-        if self.timestamp.utcoffset():
-            msgspec.structs.force_setattr(self, "timestamp", self.timestamp.astimezone(_UTC))
-        if self.received_at is not None and self.received_at.utcoffset():
-            msgspec.structs.force_setattr(self, "received_at", self.received_at.astimezone(_UTC))
+        # Most producers send UTC ("Z"), which decodes to the ``dt.UTC`` singleton.
+        timestamp = self.timestamp
+        if timestamp.tzinfo is not _UTC and timestamp.utcoffset():
+            msgspec.structs.force_setattr(self, "timestamp", timestamp.astimezone(_UTC))
+        received_at = self.received_at
+        if received_at is not None and received_at.tzinfo is not _UTC and received_at.utcoffset():
+            msgspec.structs.force_setattr(self, "received_at", received_at.astimezone(_UTC))
         if not self.schema_version.startswith("1-"):
             raise ValueError(
                 f"unsupported schema_version {self.schema_version!r}: this decoder reads 1-*-*"

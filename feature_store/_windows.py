@@ -90,21 +90,22 @@ def _epoch(moment: dt.datetime) -> float:
     return moment.timestamp()
 
 
-def _bump(buckets: dict[int, int], key: int, n: int, memo: list[_Memo | None], r: int) -> None:
+def _bump(buckets: dict[int, int], key: int, n: int, held: _Memo | None) -> _Memo | None:
+    """Add ``n`` to bucket ``key``; return the memo of ``buckets`` updated for it."""
     count = buckets.get(key, 0) + n
     if count > 0:
         buckets[key] = count
-        held = memo[r]
         if held is not None and key != held[1]:
             prefix, last = held
             if key > last:  # the usual case: time moved on to a new bucket
                 piece = f"[{last},{buckets[last]}]"
-                memo[r] = (f"{prefix},{piece}" if prefix else piece, key)
-            else:
-                memo[r] = None
-    elif buckets.pop(key, None) is not None:
+                return (f"{prefix},{piece}" if prefix else piece, key)
+            return None
+        return held
+    if buckets.pop(key, None) is not None:
         # An undo (n < 0) of a bucket that was pruned meanwhile leaves it absent.
-        memo[r] = None
+        return None
+    return held
 
 
 def _drop_before(buckets: dict[int, int], size: int, cutoff: float) -> bool:
@@ -116,14 +117,17 @@ def _drop_before(buckets: dict[int, int], size: int, cutoff: float) -> bool:
     return bool(stale)
 
 
-def _pairs(buckets: dict[int, int], memo: list[_Memo | None], r: int) -> str:
-    held = memo[r]
+def _memo(buckets: dict[int, int]) -> _Memo | None:
+    if not buckets:
+        return None
+    starts = sorted(buckets)
+    last = starts.pop()
+    return (",".join(f"[{s},{buckets[s]}]" for s in starts), last)
+
+
+def _pairs(buckets: dict[int, int], held: _Memo | None) -> str:
     if held is None:
-        if not buckets:
-            return ""
-        starts = sorted(buckets)
-        last = starts.pop()
-        held = memo[r] = (",".join(f"[{s},{buckets[s]}]" for s in starts), last)
+        return ""
     prefix, last = held
     piece = f"[{last},{buckets[last]}]"
     return f"{prefix},{piece}" if prefix else piece
@@ -162,15 +166,21 @@ class BucketCounts:
         True
     """
 
-    __slots__ = ("_d1", "_h1", "_m5", "_memo")
+    __slots__ = ("_d1", "_h1", "_m5", "_memo_d1", "_memo_h1", "_memo_m5")
 
     def __init__(self) -> None:
         self._m5: dict[int, int] = {}
         self._h1: dict[int, int] = {}
         self._d1: dict[int, int] = {}
+        self._forget()
+
+    def _forget(self) -> None:
         # Events mostly land in the latest bucket, so ``encode`` keeps the text of the
-        # others and formats one pair instead of ~80; not pickled.
-        self._memo: list[_Memo | None] = [None, None, None]
+        # others and formats one pair instead of ~80; not pickled. ``None``: rebuild.
+        # (Plain attributes, not a list: millions of windows stay cheap for the GC.)
+        self._memo_m5: _Memo | None = None
+        self._memo_h1: _Memo | None = None
+        self._memo_d1: _Memo | None = None
 
     def count(self, resolution: str, start: int) -> int:
         """The count in one bucket: ``resolution`` is ``"5m"``, ``"1h"`` or ``"1d"``.
@@ -195,16 +205,15 @@ class BucketCounts:
         if n == 0:
             return
         i = math.floor(seconds)
-        memo = self._memo
         start = i - i % _M5
         if start + _M5 > earliest_read - 3_600:
-            _bump(self._m5, start, n, memo, 0)
+            self._memo_m5 = _bump(self._m5, start, n, self._memo_m5)
         start = i - i % _H1
         if start + _H1 > earliest_read - 86_400:
-            _bump(self._h1, start, n, memo, 1)
+            self._memo_h1 = _bump(self._h1, start, n, self._memo_h1)
         start = i - i % _D1
         if start + _D1 > earliest_read - 30 * 86_400:
-            _bump(self._d1, start, n, memo, 2)
+            self._memo_d1 = _bump(self._d1, start, n, self._memo_d1)
 
     def prune(self, horizon: dt.datetime, *, lateness: dt.timedelta = _ZERO) -> None:
         """Drop the buckets no window read at or after ``horizon - lateness`` can overlap.
@@ -225,14 +234,21 @@ class BucketCounts:
         skipped (hourly buckets are looked at once an hour, not at every event).
         """
         dropped = False
-        for r, (buckets, size, longest) in enumerate(
-            ((self._m5, _M5, 3_600), (self._h1, _H1, 86_400), (self._d1, _D1, 30 * 86_400))
+        if since // _M5 != earliest_read // _M5 and _drop_before(
+            self._m5, _M5, earliest_read - 3_600
         ):
-            if since // size == earliest_read // size:
-                continue
-            if _drop_before(buckets, size, earliest_read - longest):
-                self._memo[r] = None
-                dropped = True
+            self._memo_m5 = None
+            dropped = True
+        if since // _H1 != earliest_read // _H1 and _drop_before(
+            self._h1, _H1, earliest_read - 86_400
+        ):
+            self._memo_h1 = None
+            dropped = True
+        if since // _D1 != earliest_read // _D1 and _drop_before(
+            self._d1, _D1, earliest_read - 30 * 86_400
+        ):
+            self._memo_d1 = None
+            dropped = True
         return dropped
 
     def fold(self, now: dt.datetime) -> dict[str, int]:
@@ -247,8 +263,15 @@ class BucketCounts:
 
     def encode(self) -> str:
         """Return the compact, deterministic JSON of the buckets (see the module doc)."""
-        memo = self._memo
-        d1, h1, m5 = _pairs(self._d1, memo, 2), _pairs(self._h1, memo, 1), _pairs(self._m5, memo, 0)
+        if self._memo_d1 is None:
+            self._memo_d1 = _memo(self._d1)
+        if self._memo_h1 is None:
+            self._memo_h1 = _memo(self._h1)
+        if self._memo_m5 is None:
+            self._memo_m5 = _memo(self._m5)
+        d1 = _pairs(self._d1, self._memo_d1)
+        h1 = _pairs(self._h1, self._memo_h1)
+        m5 = _pairs(self._m5, self._memo_m5)
         return f'{{"1d":[{d1}],"1h":[{h1}],"5m":[{m5}]}}'
 
     @classmethod
@@ -285,7 +308,7 @@ class BucketCounts:
 
     def __setstate__(self, state: tuple[dict[int, int], dict[int, int], dict[int, int]]) -> None:
         self._m5, self._h1, self._d1 = state
-        self._memo = [None, None, None]
+        self._forget()
 
 
 def fold(value: str | BucketCounts, now: dt.datetime) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
+import msgspec
 from bytewax.connectors.kafka import KafkaSinkMessage
 
 import events
@@ -16,9 +17,13 @@ __all__ = ["Accepted", "Decoder", "Rejected"]
 _UNKNOWN_TOPIC: Final = "unknown"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Accepted:
-    """A valid event and the topic it came from."""
+class Accepted(msgspec.Struct, frozen=True, gc=False):
+    """A valid event and the topic it came from.
+
+    Never tracked by the garbage collector (it cannot be part of a cycle): tens of
+    thousands are in flight between steps, and tracked they would trigger full
+    collections that walk every profile in the state.
+    """
 
     event: events.Event
     topic: str

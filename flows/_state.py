@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
-from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Final
 
+import msgspec
 from bytewax.operators import StatefulBatchLogic
 
 import events
@@ -23,10 +23,12 @@ Touched = tuple[SignalKind, int, int, str | None]
 
 _HOUR = 3_600
 _DAY = 86_400
+_NAMES: Final[dict[type, str]] = {t: t.__struct_config__.tag for t in events.EVENT_TYPES}  # type: ignore[misc]
+_SIGNALLING: Final = frozenset({events.ProductViewed, events.OrderCompleted})
+"""The event types ``item_signals`` turns into popularity signals."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ProfileOut:
+class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     """A customer's features after one batch of their events (key: the customer)."""
 
     fields: dict[str, str] | None  # None: the customer was erased
@@ -35,8 +37,7 @@ class ProfileOut:
     signals: list[Signal]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ItemOut:
+class ItemOut(msgspec.Struct, frozen=True, gc=False):
     """A product's features after one batch, and its changed popularity buckets."""
 
     fields: dict[str, str]
@@ -77,18 +78,22 @@ class CustomerLogic(StatefulBatchLogic[Accepted, ProfileOut, bytes]):
         profile = self._profile
         times: list[float] = []
         signals: list[Signal] = []
-        outcomes: Counter[tuple[str, str, str]] = Counter()
+        outcomes: dict[tuple[str, str, str], int] = {}
         for accepted in values:
             event = accepted.event
             if profile.erased:
                 outcome = "ignored_erased"
-            elif profile.apply(event):
-                outcome = "applied"
-                times.append(event.timestamp.timestamp())
-                signals += item_signals(event)
             else:
-                outcome = "duplicate"
-            outcomes[(accepted.topic, event.name, outcome)] += 1
+                t = profile.fold(event)
+                if t is None:
+                    outcome = "duplicate"
+                else:
+                    outcome = "applied"
+                    times.append(t)
+                    if type(event) in _SIGNALLING:
+                        signals += item_signals(event)
+            key = (accepted.topic, _NAMES[type(event)], outcome)
+            outcomes[key] = outcomes.get(key, 0) + 1
         count_outcomes(self._metrics, outcomes)
         if not times:
             return ((), StatefulBatchLogic.RETAIN)
@@ -129,16 +134,18 @@ class ItemLogic(StatefulBatchLogic[Accepted | Signal, ItemOut, bytes]):
         item = self._item
         times: list[float] = []
         touched: set[Touched] = set()
-        outcomes: Counter[tuple[str, str, str]] = Counter()
+        outcomes: dict[tuple[str, str, str], int] = {}
         for value in values:
             if isinstance(value, Signal):
-                item.apply_signal(value.kind, value.ts, value.quantity)
-                t = int(value.ts.timestamp())
+                ts = value.ts.timestamp()
+                item.apply_signal_epoch(value.kind, ts, value.quantity)
+                t = int(ts)
                 touched.add((value.kind, t // _HOUR * _HOUR, t // _DAY * _DAY, value.category))
                 continue
             event = value.event
             applied = item.apply(event)
-            outcomes[(value.topic, event.name, "applied" if applied else "duplicate")] += 1
+            key = (value.topic, _NAMES[type(event)], "applied" if applied else "duplicate")
+            outcomes[key] = outcomes.get(key, 0) + 1
             if applied:
                 times.append(event.timestamp.timestamp())
         count_outcomes(self._metrics, outcomes)
@@ -170,7 +177,7 @@ class ItemLogic(StatefulBatchLogic[Accepted | Signal, ItemOut, bytes]):
         return pickle.dumps(self._item, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def count_outcomes(metrics: FlowMetrics, outcomes: Counter[tuple[str, str, str]]) -> None:
+def count_outcomes(metrics: FlowMetrics, outcomes: dict[tuple[str, str, str], int]) -> None:
     """Move the event counters once per batch, not once per event."""
     for (topic, name, outcome), n in outcomes.items():
         metrics.events.labels(topic, name, outcome).inc(n)

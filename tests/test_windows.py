@@ -167,11 +167,13 @@ def test_fold_matches_brute_force_within_the_documented_tolerance(
 ) -> None:
     base = T0.timestamp()
     ts = [base + o for o in offsets]
-    now = base + read
+    # Readers hold datetimes: microsecond resolution, so the brute force uses the same now.
+    reader_now = dt.datetime.fromtimestamp(base + read, dt.UTC)
+    now = reader_now.timestamp()
     counts = BucketCounts()
     for t in ts:
         counts.add_epoch(t)
-    folded = counts.fold(dt.datetime.fromtimestamp(now, dt.UTC))
+    folded = counts.fold(reader_now)
     for name, (length, size) in WINDOWS.items():
         # The exact statement: an event counts iff its bucket start s is in (now-W-b, now].
         starts = [math.floor(t) - math.floor(t) % size for t in ts]

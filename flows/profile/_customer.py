@@ -45,6 +45,18 @@ _STATE: Final = (
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
+_SESSIONS: Final = _STATE.index("_sessions")
+# Nested state objects are pickled as their own state tuples (the pickler then writes
+# builtins only, no class lookups and reduce calls per object): index -> class.
+_NESTED: Final[tuple[tuple[int, type[BucketCounts | Cart | DecayedScores]], ...]] = tuple(
+    (i, cls)
+    for cls, names in (
+        (BucketCounts, ("_views", "_adds", "_orders_win", "_session_win")),
+        (Cart, ("_cart",)),
+        (DecayedScores, ("_categories", "_brands")),
+    )
+    for i in (_STATE.index(name) for name in names)
+)
 _WINDOW_GROUPS: Final = (ACTIVITY, ACTIVITY, ORDERS, ACTIVITY)  # group of each of _windows()
 
 
@@ -188,21 +200,25 @@ class CustomerProfile:
             True if applied; False for a duplicate ``message_id`` (or a known ``order_id``),
             for any event once erased, and for events about no customer (catalogue).
         """
+        return self.fold(event) is not None
+
+    def fold(self, event: events.Event) -> float | None:
+        """Like ``apply``; return the event time (epoch seconds) if applied, else None."""
         handler = HANDLERS.get(type(event))
         if handler is None or self._erased:
-            return False
+            return None
         key = id_hash(event.message_id)
         seen = self._seen
         if key in seen:
-            return False
+            return None
         if type(event) is events.OrderCompleted and event.properties.order_id in self._orders:
-            return False
+            return None
         t = event.timestamp.timestamp()
         self._seq += 1
         if type(event) is events.DeletionRequested:
             self._erased = True
             self._reset()
-            return True
+            return t
         if t > self._last:
             self._advance(t)
         self._first = min(self._first, t)
@@ -213,13 +229,16 @@ class CustomerProfile:
         horizon = self._last - self._dedupe_horizon
         while seen and seen[next(iter(seen))] < horizon:
             seen.popitem(last=False)
-        self._channels[event.channel] = self._channels.get(event.channel, 0) + 1
+        channels = self._channels
+        channels[event.channel] = channels.get(event.channel, 0) + 1
         session = event.session_id
         if session is not None:
             self._count_session(session, t)
-        self._touch(ACTIVITY, t)
+        self._cache[ACTIVITY] = None  # _touch(ACTIVITY, t), inlined: every event does it
+        gts = self._gts
+        gts[ACTIVITY] = max(gts[ACTIVITY], t)
         handler(self, event, t, tie)
-        return True
+        return t
 
     def _advance(self, t: float) -> None:
         """Move the latest event time: the time-relative fields change with it."""
@@ -255,12 +274,22 @@ class CustomerProfile:
         return (self._views, self._adds, self._orders_win, self._session_win)
 
     def _count(self, which: int, t: float, n: int = 1) -> None:
-        self._windows()[which].add_epoch(t, n, earliest_read=self._last - self._lateness)
+        counts = (
+            self._views
+            if which == 0
+            else self._adds
+            if which == 1
+            else self._orders_win
+            if which == 2
+            else self._session_win
+        )
+        counts.add_epoch(t, n, earliest_read=self._last - self._lateness)
         self._win_text[which] = None
 
     def _touch(self, group: int, t: float) -> None:
         self._cache[group] = None
-        self._gts[group] = max(self._gts[group], t)
+        gts = self._gts
+        gts[group] = max(gts[group], t)
 
     def _count_session(self, session: str, t: float) -> None:
         # A session counts once, at its first event's time, even when that event is late.
@@ -280,7 +309,11 @@ class CustomerProfile:
         key = (t, tie, line)
         if len(recent) >= RECENT_MAX and key < recent[0][:3]:
             return
-        entry = (t, tie, line, json_text([product_id, kind, iso(t)]))
+        if product_id.isprintable() and '"' not in product_id and "\\" not in product_id:
+            # What json_text writes for an id that needs no escapes, without the encoder.
+            entry = (t, tie, line, f'["{product_id}","{kind}","{iso(t)}"]')
+        else:
+            entry = (t, tie, line, json_text([product_id, kind, iso(t)]))
         text = self._recent_text
         if not recent or key > recent[-1][:3]:
             recent.append(entry)
@@ -366,11 +399,19 @@ class CustomerProfile:
             hashes.byteswap()
             times.byteswap()
         state[_SEEN] = (hashes.tobytes(), times.tobytes())
+        state[_SESSIONS] = dict(self._sessions)  # a dict pickles faster than an OrderedDict
+        for i, _ in _NESTED:
+            state[i] = state[i].__getstate__()
         return tuple(state)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
         for name, value in zip(_STATE, state, strict=True):
             object.__setattr__(self, name, value)
+        for i, cls in _NESTED:
+            nested = cls.__new__(cls)
+            nested.__setstate__(state[i])  # type: ignore[arg-type]
+            object.__setattr__(self, _STATE[i], nested)
+        self._sessions = OrderedDict(self._sessions)
         packed_hashes: bytes
         packed_times: bytes
         packed_hashes, packed_times = state[_SEEN]  # type: ignore[misc]

@@ -62,7 +62,11 @@ def item_signals(event: events.Event) -> list[Signal]:
     return []
 
 
-_POPULARITY_FIELDS: Final = ("win:views", "win:purchases", "_ts:popularity")
+# State that is pickled, in this order; the encoded catalogue is rebuilt after a restore.
+_STATE: Final = (
+    "_block", "_fields", "_last", "_lateness", "_popular", "_purchases", "_seq", "_updated",
+    "_views",
+)  # fmt: skip
 
 
 class ItemState:
@@ -92,17 +96,7 @@ class ItemState:
         ('16.50', '1', '2', '2025-05-01T10:00:00Z')
     """
 
-    __slots__ = (
-        "_block",
-        "_fields",
-        "_last",
-        "_lateness",
-        "_popular",
-        "_purchases",
-        "_seq",
-        "_updated",
-        "_views",
-    )
+    __slots__ = (*_STATE, "_catalog")
 
     def __init__(self, *, lateness: dt.timedelta = dt.timedelta(hours=1)) -> None:
         self._lateness = lateness.total_seconds()
@@ -114,6 +108,7 @@ class ItemState:
         self._block = -math.inf
         self._views = BucketCounts()
         self._purchases = BucketCounts()
+        self._catalog: str | None = None  # the encoded ``catalog`` group; never pickled
 
     @property
     def seq(self) -> int:
@@ -151,11 +146,15 @@ class ItemState:
         if changed:
             self._seq += 1
             self._updated = max(self._updated, t)
+            self._catalog = None
         return changed
 
     def apply_signal(self, kind: SignalKind, ts: dt.datetime, quantity: int = 1) -> None:
         """Count a customer's view (or ``quantity`` purchased units) of this product."""
-        t = ts.timestamp()
+        self.apply_signal_epoch(kind, ts.timestamp(), quantity)
+
+    def apply_signal_epoch(self, kind: SignalKind, t: float, quantity: int = 1) -> None:
+        """Like ``apply_signal``, with the event time in epoch seconds (the flow's fast path)."""
         if t > self._last:
             self._last = t
             earliest_read = t - self._lateness
@@ -186,14 +185,25 @@ class ItemState:
     def grouped_features(self) -> dict[str, str]:
         """Return the Redis hash as stored: ``_seq``, ``catalog`` and ``popularity``, each
         group the compact JSON object of its ``features()`` entries."""
-        flat = self.features()
-        popularity = {k: flat.pop(k) for k in _POPULARITY_FIELDS if k in flat}
-        seq = flat.pop("_seq")
-        return {"_seq": seq, "catalog": json_text(flat), "popularity": json_text(popularity)}
+        catalog = self._catalog
+        if catalog is None:
+            # Catalogue updates are rare next to popularity signals: encode them once.
+            fields = {name: v[2] for name, v in self._fields.items()}
+            if self._updated != NEVER:
+                fields["_ts:catalog"] = iso(self._updated)
+            catalog = self._catalog = json_text(fields)
+        popularity = {
+            "win:views": self._views.encode(),
+            "win:purchases": self._purchases.encode(),
+        }
+        if self._popular != NEVER:
+            popularity["_ts:popularity"] = iso(self._popular)
+        return {"_seq": str(self._seq), "catalog": catalog, "popularity": json_text(popularity)}
 
     def __getstate__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in _STATE)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
+        for name, value in zip(_STATE, state, strict=True):
             object.__setattr__(self, name, value)
+        self._catalog = None
