@@ -117,7 +117,7 @@ class EventDecoder:
         >>> decoder.decode(b'{"event": "Products Searched"}')
         Traceback (most recent call last):
         ...
-        events._errors.DecodeError: missing_field: Object missing required field `message_id`
+        events._errors.DecodeError: missing_field: Object missing required field `properties`
     """
 
     def __init__(

@@ -113,10 +113,12 @@ class FeatureStore:
         client: A redis-py client (its connection pool is shared by every call).
         layout: The key layout (and namespace).
 
-    Example:
-        >>> store = FeatureStore(redis.Redis.from_url(url), KeyLayout("shop"))  # doctest: +SKIP
-        >>> store.write([CustomerWrite("c-1", {"orders_total": "2"}, seq=7)])  # doctest: +SKIP
-        WriteStats(written=1, stale=0, refused_erased=0)
+    Example::
+
+        store = FeatureStore(redis.Redis.from_url(url), KeyLayout("shop"))
+        store.write([CustomerWrite("c-1", {"orders": '{"orders_total":"2"}'}, seq=7)])
+        # WriteStats(written=1, stale=0, refused_erased=0)
+        store.customer("c-1")  # {"orders_total": "2", "_seq": "7"}
     """
 
     def __init__(self, client: redis.Redis, layout: KeyLayout | None = None) -> None:

@@ -124,7 +124,7 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
                 if buffer:
                     head = buffer[0]
                     heads.append((head.timestamp_ms, rank[topic], head.offset, topic))
-                elif topic not in self._caught_up:
+                elif not self._drained(topic):
                     return out  # this topic may deliver an earlier record: wait for it
             if not heads:
                 return out
@@ -132,6 +132,17 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
             record = buffers[topic].popleft()
             self._next[topic] = record.offset + 1
             out.append(record)
+
+    def _drained(self, topic: str) -> bool:
+        """Whether a topic has nothing more to give right now: the consumer saw its end,
+        or the high watermark of the last fetch response says so (no round trip)."""
+        if topic in self._caught_up:
+            return True
+        try:
+            _, high = self._consumer.get_watermark_offsets(self._tps[topic], cached=True)
+        except Exception:
+            return False
+        return 0 <= high <= self._next[topic]
 
     def _flow_control(self) -> None:
         # A topic far ahead of the others would buffer without bound: pause its fetches.

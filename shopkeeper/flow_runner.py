@@ -16,10 +16,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 __all__ = [
     "FlowRun",
@@ -102,33 +103,30 @@ class FlowRun:
         Raises:
             OSError: A process does not serve its metrics (yet).
         """
-        total = 0.0
-        for port in self.metrics_ports:
-            url = f"http://127.0.0.1:{port}/metrics"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode()
-            for family in text_string_to_metric_families(text):
-                for sample in family.samples:
-                    if sample.name == name and all(
-                        sample.labels.get(k) == v for k, v in (labels or {}).items()
-                    ):
-                        total += sample.value
-        return total
+        wanted = (labels or {}).items()
+        return sum(
+            sample.value
+            for sample in self._samples()
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in wanted)
+        )
 
     def quantile(self, name: str, q: float) -> float | None:
         """Estimate a histogram's ``q`` quantile over every process, as Prometheus's
         ``histogram_quantile`` does (linear inside the bucket); ``None`` if empty."""
         buckets: dict[float, float] = {}
+        for sample in self._samples():
+            if sample.name == f"{name}_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+        return histogram_quantile(sorted(buckets.items()), q)
+
+    def _samples(self) -> Iterator[Sample]:
         for port in self.metrics_ports:
             url = f"http://127.0.0.1:{port}/metrics"
             with urllib.request.urlopen(url, timeout=5) as response:
                 text = response.read().decode()
             for family in text_string_to_metric_families(text):
-                for sample in family.samples:
-                    if sample.name == f"{name}_bucket":
-                        le = float(sample.labels["le"])
-                        buckets[le] = buckets.get(le, 0.0) + sample.value
-        return histogram_quantile(sorted(buckets.items()), q)
+                yield from family.samples
 
     def serving_metrics(self) -> bool:
         """Whether every process answers on its metrics port."""
@@ -190,10 +188,12 @@ def start_flow(
         stdout: Where the processes' output goes (inherited by default).
         stderr: Where the processes' errors go (inherited by default).
     """
-    command: list[str] = [python, "-m", "bytewax.run", FLOW]
+    # The snapshot interval is Bytewax's epoch: state is snapshotted for every key touched
+    # in an epoch (with or without recovery), so short epochs spread that pause thin.
+    command: list[str] = [python, "-m", "bytewax.run", FLOW, "-s", str(snapshot_interval_s)]
     if recovery_dir is not None:
         init_recovery(recovery_dir)
-        command += ["-r", str(recovery_dir), "-s", str(snapshot_interval_s), "-b", "0"]
+        command += ["-r", str(recovery_dir), "-b", "0"]
     addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
     started = []
     ports = [] if metrics_port is None else [metrics_port + i for i in range(processes)]
