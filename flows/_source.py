@@ -118,14 +118,17 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         buffers = self._buffers
         rank = self._rank
         out: list[Record] = []
+        drained: set[str] = set()
         while True:
             heads = []
             for topic, buffer in buffers.items():
                 if buffer:
                     head = buffer[0]
                     heads.append((head.timestamp_ms, rank[topic], head.offset, topic))
-                elif not self._drained(topic):
-                    return out  # this topic may deliver an earlier record: wait for it
+                elif topic not in drained:
+                    if not self._drained(topic):
+                        return out  # this topic may deliver an earlier record: wait for it
+                    drained.add(topic)  # and stays so until the next fetch
             if not heads:
                 return out
             topic = min(heads)[3]
