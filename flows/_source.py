@@ -86,7 +86,9 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         self._lag_at = 0.0
 
     def next_batch(self) -> list[Record]:
-        for message in self._consumer.consume(self._batch_size, 0.001):
+        # Never block: an idle partition is polled again after next_awake, not by waiting
+        # here while the other partitions and steps of this worker starve.
+        for message in self._consumer.consume(self._batch_size, 0):
             self._take(message)
         batch = self._merge()
         self._flow_control()
@@ -173,7 +175,7 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         self._lag_at = now
         for topic, tp in self._tps.items():
             try:
-                _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
             except Exception:  # noqa: S112 - lag is best effort; never stop the flow for it
                 continue
             position = self._next[topic]

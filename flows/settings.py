@@ -38,6 +38,11 @@ class FlowSettings(BaseSettings):
         default=dt.timedelta(days=7),
         description="How long a message_id is remembered to drop duplicates.",
     )
+    recovery: bool = Field(
+        default=False,
+        description="Bytewax recovery is on (`bytewax.run -r`): state snapshots are then "
+        "copied; set by `shopkeeper flow run --recovery`.",
+    )
     metrics_port: int | None = Field(
         default=None,
         description="Serve Prometheus /metrics on this port (+ the process index); unset: off.",

@@ -110,15 +110,28 @@ class FlowRun:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in wanted)
         )
 
-    def quantile(self, name: str, q: float) -> float | None:
+    def quantile(
+        self, name: str, q: float, *, since: list[tuple[float, float]] | None = None
+    ) -> float | None:
         """Estimate a histogram's ``q`` quantile over every process, as Prometheus's
-        ``histogram_quantile`` does (linear inside the bucket); ``None`` if empty."""
+        ``histogram_quantile`` does (linear inside the bucket); ``None`` if empty.
+
+        ``since``: an earlier ``histogram(name)``, to take only what was observed after it.
+        """
+        buckets = self.histogram(name)
+        if since is not None:
+            before = dict(since)
+            buckets = [(le, count - before.get(le, 0.0)) for le, count in buckets]
+        return histogram_quantile(buckets, q)
+
+    def histogram(self, name: str) -> list[tuple[float, float]]:
+        """A histogram's cumulative ``(upper bound, count)`` buckets, summed over processes."""
         buckets: dict[float, float] = {}
         for sample in self._samples():
             if sample.name == f"{name}_bucket":
                 le = float(sample.labels["le"])
                 buckets[le] = buckets.get(le, 0.0) + sample.value
-        return histogram_quantile(sorted(buckets.items()), q)
+        return sorted(buckets.items())
 
     def _samples(self) -> Iterator[Sample]:
         for port in self.metrics_ports:
@@ -199,6 +212,7 @@ def start_flow(
     ports = [] if metrics_port is None else [metrics_port + i for i in range(processes)]
     for index in range(processes):
         env = {**os.environ, **settings, "OPENBLAS_NUM_THREADS": "1"}
+        env["SHOPKEEPER_RECOVERY"] = "true" if recovery_dir is not None else "false"
         if metrics_port is not None:
             env["SHOPKEEPER_METRICS_PORT"] = str(metrics_port)
         if processes > 1:
