@@ -116,38 +116,29 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
 
     def _merge(self) -> list[Record]:
         """Emit buffered records in event-time order while no topic may still hold an
-        earlier one: every topic has a buffered record or is caught up."""
+        earlier one: every topic has a buffered record or is caught up.
+
+        "Caught up" is the consumer's end-of-partition event, not the high watermark
+        cached from the last fetch: that one lags messages in flight, and an order that
+        depends on fetch timing would make a live run differ from a replay.
+        """
         buffers = self._buffers
         rank = self._rank
         out: list[Record] = []
-        drained: set[str] = set()
         while True:
             heads = []
             for topic, buffer in buffers.items():
                 if buffer:
                     head = buffer[0]
                     heads.append((head.timestamp_ms, rank[topic], head.offset, topic))
-                elif topic not in drained:
-                    if not self._drained(topic):
-                        return out  # this topic may deliver an earlier record: wait for it
-                    drained.add(topic)  # and stays so until the next fetch
+                elif topic not in self._caught_up:
+                    return out  # this topic may deliver an earlier record: wait for it
             if not heads:
                 return out
             topic = min(heads)[3]
             record = buffers[topic].popleft()
             self._next[topic] = record.offset + 1
             out.append(record)
-
-    def _drained(self, topic: str) -> bool:
-        """Whether a topic has nothing more to give right now: the consumer saw its end,
-        or the high watermark of the last fetch response says so (no round trip)."""
-        if topic in self._caught_up:
-            return True
-        try:
-            _, high = self._consumer.get_watermark_offsets(self._tps[topic], cached=True)
-        except Exception:
-            return False
-        return 0 <= high <= self._next[topic]
 
     def _flow_control(self) -> None:
         # A topic far ahead of the others would buffer without bound: pause its fetches.
