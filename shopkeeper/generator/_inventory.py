@@ -52,50 +52,38 @@ class Inventory:
         """Return the product object of ``p`` at its current price (cached per price)."""
         cached = self._lines[p]
         if cached is None:
-            c = self.catalog
-            cached = events.Product(
-                product_id=c.ids[p],
-                sku=c.skus[p],
-                name=c.names[p],
-                brand=c.brands[p],
-                category=c.leaves[int(c.cat[p])].path,
-                price=self.price[p],
-                list_price=self._sale_price(p),
-                currency=self.currency,
-            )
+            cached = events.Product(**self._priced(p))
             self._lines[p] = cached
         if quantity == 1:
             return cached
         return msgspec.structs.replace(cached, quantity=quantity)
 
+    def _priced(self, p: int) -> dict[str, Any]:
+        """The product-object fields every line, view and cart event of ``p`` carries."""
+        c = self.catalog
+        return {
+            "product_id": c.ids[p],
+            "sku": c.skus[p],
+            "name": c.names[p],
+            "brand": c.brands[p],
+            "category": c.leaves[int(c.cat[p])].path,
+            "price": self.price[p],
+            "list_price": self._sale_price(p),
+            "currency": self.currency,
+        }
+
     def viewed(self, p: int, view_ms: int) -> events.ProductViewedProperties:
         """Return the properties of a ``Product Viewed`` of ``p``."""
-        c = self.catalog
         return events.ProductViewedProperties(
-            product_id=c.ids[p],
-            sku=c.skus[p],
-            name=c.names[p],
-            brand=c.brands[p],
-            category=c.leaves[int(c.cat[p])].path,
-            price=self.price[p],
-            list_price=self._sale_price(p),
-            currency=self.currency,
+            **self._priced(p),
             inventory_status="in_stock" if self.stock[p] > 0 else "out_of_stock",
             view_ms=view_ms,
         )
 
     def carted(self, p: int, quantity: int, cart_id: str) -> events.CartProductProperties:
         """Return the properties of a ``Product Added`` or ``Product Removed`` of ``p``."""
-        c = self.catalog
         return events.CartProductProperties(
-            product_id=c.ids[p],
-            sku=c.skus[p],
-            name=c.names[p],
-            brand=c.brands[p],
-            category=c.leaves[int(c.cat[p])].path,
-            price=self.price[p],
-            list_price=self._sale_price(p),
-            currency=self.currency,
+            **self._priced(p),
             quantity=quantity,
             cart_id=cart_id,
         )
