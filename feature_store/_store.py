@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
 import redis
@@ -36,6 +37,8 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 return 1
 """
 
+_GUARDED_HSET_SHA: Final = hashlib.sha1(_GUARDED_HSET.encode()).hexdigest()  # noqa: S324 - Redis's id
+
 _POPULARITY_TTL_S: Final[dict[PopularityResolution, int]] = {"1h": 2 * 86_400, "1d": 9 * 86_400}
 _POPULARITY_WINDOWS: Final[dict[str, tuple[PopularityResolution, int, int]]] = {
     # window -> (resolution, bucket size, window length), in seconds
@@ -44,7 +47,9 @@ _POPULARITY_WINDOWS: Final[dict[str, tuple[PopularityResolution, int, int]]] = {
 }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# The write records are plain slotted dataclasses, not frozen ones: the flow makes one per
+# customer and product per batch, and a frozen dataclass takes several times as long to make.
+@dataclasses.dataclass(slots=True)
 class CustomerWrite:
     """A customer's features as of sequence number ``seq`` (events applied).
 
@@ -57,14 +62,14 @@ class CustomerWrite:
     seq: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class CustomerErase:
     """Erase a customer everywhere, and refuse their features from now on."""
 
     customer_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class PopularityCount:
     """One product's absolute count of ``kind`` in one time bucket, in one scope."""
 
@@ -75,7 +80,7 @@ class PopularityCount:
     count: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class ItemWrite:
     """A product's features as of ``seq``, and its changed popularity buckets."""
 
@@ -124,7 +129,6 @@ class FeatureStore:
     def __init__(self, client: redis.Redis, layout: KeyLayout | None = None) -> None:
         self._client = client
         self.keys = layout or KeyLayout()
-        self._guarded_hset = client.register_script(_GUARDED_HSET)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -135,6 +139,8 @@ class FeatureStore:
             FeatureStoreUnavailable: Redis did not take the batch.
         """
         pipe = self._client.pipeline(transaction=False)
+        queue: Callable[..., Any] = pipe.execute_command
+        keys = self.keys
         guarded: list[int] = []  # positions of the guarded writes among the results
         products: list[str] = []
         # One ZADD per popularity key per batch, however many products it touches.
@@ -143,35 +149,34 @@ class FeatureStore:
         for write in batch:
             if isinstance(write, CustomerWrite):
                 guarded.append(len(pipe))
-                self._queue_hash(
-                    pipe,
-                    [self.keys.customer(write.customer_id), self.keys.tombstone(write.customer_id)],
-                    write.fields,
-                    write.seq,
-                )
+                customer = write.customer_id
+                queue(
+                    "EVALSHA", _GUARDED_HSET_SHA, 2, keys.customer(customer),
+                    keys.tombstone(customer), SEQ_FIELD, write.seq, SEQ_FIELD, write.seq,
+                    *itertools.chain.from_iterable(write.fields.items()),
+                )  # fmt: skip
             elif isinstance(write, ItemWrite):
                 guarded.append(len(pipe))
-                self._queue_hash(pipe, [self.keys.item(write.product_id)], write.fields, write.seq)
-                products.append(write.product_id)
+                product = write.product_id
+                queue(
+                    "EVALSHA", _GUARDED_HSET_SHA, 1, keys.item(product), SEQ_FIELD, write.seq,
+                    SEQ_FIELD, write.seq, *itertools.chain.from_iterable(write.fields.items()),
+                )  # fmt: skip
+                products.append(product)
                 for count in write.popularity:
-                    key = self.keys.popularity(
-                        count.kind, count.resolution, count.start, count.scope
-                    )
-                    ranks.setdefault(key, {})[write.product_id] = count.count
+                    key = keys.popularity(count.kind, count.resolution, count.start, count.scope)
+                    ranks.setdefault(key, {})[product] = count.count
                     ttls[key] = _POPULARITY_TTL_S[count.resolution]
             else:
-                pipe.delete(self.keys.customer(write.customer_id))
-                pipe.set(self.keys.tombstone(write.customer_id), "1")
+                pipe.delete(keys.customer(write.customer_id))
+                pipe.set(keys.tombstone(write.customer_id), "1")
         if products:
-            pipe.sadd(self.keys.items, *products)
+            pipe.sadd(keys.items, *products)
         for key, members in ranks.items():
             # GT: counts in a bucket only grow, so a replayed lower count is ignored.
             pipe.zadd(key, members, gt=True)
             pipe.expire(key, ttls[key])
-        try:
-            results = pipe.execute()
-        except redis.RedisError as exc:
-            raise FeatureStoreUnavailable(f"feature write failed: {exc}") from exc
+        results = self._execute(pipe)
         stats = WriteStats()
         for outcome in (results[i] for i in guarded):
             if outcome == 1:
@@ -182,10 +187,21 @@ class FeatureStore:
                 stats.refused_erased += 1
         return stats
 
-    def _queue_hash(self, pipe: Any, keys: list[str], fields: Mapping[str, str], seq: int) -> None:
-        args: list[str | int] = [SEQ_FIELD, seq, SEQ_FIELD, seq]
-        args += itertools.chain.from_iterable(fields.items())
-        self._guarded_hset(keys=keys, args=args, client=pipe)
+    def _execute(self, pipe: Any) -> list[Any]:
+        """Run a write pipeline; load the guard script first if Redis does not know it.
+
+        The writes are idempotent, so after a ``NOSCRIPT`` the whole batch runs again.
+        """
+        commands = list(pipe.command_stack)
+        try:
+            try:
+                return cast("list[Any]", pipe.execute())
+            except redis.exceptions.NoScriptError:
+                self._client.script_load(_GUARDED_HSET)
+                pipe.command_stack = commands
+                return cast("list[Any]", pipe.execute())
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"feature write failed: {exc}") from exc
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -39,22 +39,31 @@ class _Partition(StatelessSinkPartition[Update]):
         self._clock = clock
 
     def write_batch(self, items: list[Update]) -> None:
-        # Keep each key's latest state only: the writes are absolute, so the last wins.
-        latest: dict[tuple[bool, str], ProfileOut | ItemOut] = {}
+        # One write per key: its latest sequence number, with every group changed by the
+        # updates in this batch (a customer update carries only its changed groups).
+        items_out: dict[str, ItemOut] = {}
+        customers: dict[str, tuple[int, dict[str, str] | None]] = {}
         times: list[float] = []
         for key, out in items:
-            slot = (isinstance(out, ItemOut), key)
-            if slot not in latest or latest[slot].seq <= out.seq:
-                latest[slot] = out
             times += out.event_times
-        writes: list[Write] = []
-        for (_, key), out in latest.items():
-            if isinstance(out, ItemOut):
-                writes.append(ItemWrite(key, out.fields, out.seq, out.popularity))
-            elif out.fields is None:
-                writes.append(CustomerErase(key))
-            else:
-                writes.append(CustomerWrite(key, out.fields, out.seq))
+            if type(out) is ItemOut:
+                if key not in items_out or items_out[key].seq <= out.seq:
+                    items_out[key] = out
+                continue
+            fields = out.fields
+            before = customers.get(key)
+            if before is not None and fields is not None and before[1] is not None:
+                # Outputs of one key arrive in order; merge by seq in any case.
+                first, last = (before[1], fields) if before[0] <= out.seq else (fields, before[1])
+                fields = {**first, **last}
+            customers[key] = (max(out.seq, before[0]) if before else out.seq, fields)
+        writes: list[Write] = [
+            CustomerErase(key) if fields is None else CustomerWrite(key, fields, seq)
+            for key, (seq, fields) in customers.items()
+        ]
+        writes += [
+            ItemWrite(key, out.fields, out.seq, out.popularity) for key, out in items_out.items()
+        ]
         self._write(writes)
         written_at = self._clock()
         observe = self._metrics.freshness.observe

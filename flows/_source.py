@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import heapq
 import time
 from collections.abc import Sequence
 from typing import Any, Final
@@ -123,22 +124,32 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         depends on fetch timing would make a live run differ from a replay.
         """
         buffers = self._buffers
+        caught_up = self._caught_up
         rank = self._rank
+        heads: list[tuple[int, int, int, str]] = []
+        for topic, buffer in buffers.items():
+            if buffer:
+                head = buffer[0]
+                heads.append((head.timestamp_ms, rank[topic], head.offset, topic))
+            elif topic not in caught_up:
+                return []  # this topic may deliver an earlier record: wait for it
+        heapq.heapify(heads)
         out: list[Record] = []
-        while True:
-            heads = []
-            for topic, buffer in buffers.items():
-                if buffer:
-                    head = buffer[0]
-                    heads.append((head.timestamp_ms, rank[topic], head.offset, topic))
-                elif topic not in self._caught_up:
-                    return out  # this topic may deliver an earlier record: wait for it
-            if not heads:
-                return out
-            topic = min(heads)[3]
-            record = buffers[topic].popleft()
-            self._next[topic] = record.offset + 1
+        next_offsets = self._next
+        while heads:
+            topic = heads[0][3]
+            buffer = buffers[topic]
+            record = buffer.popleft()
+            next_offsets[topic] = record.offset + 1
             out.append(record)
+            if buffer:
+                head = buffer[0]
+                heapq.heapreplace(heads, (head.timestamp_ms, rank[topic], head.offset, topic))
+            elif topic in caught_up:
+                heapq.heappop(heads)
+            else:
+                break
+        return out
 
     def _flow_control(self) -> None:
         # A topic far ahead of the others would buffer without bound: pause its fetches.

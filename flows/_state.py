@@ -31,7 +31,7 @@ _SIGNALLING: Final = frozenset({events.ProductViewed, events.OrderCompleted})
 class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     """A customer's features after one batch of their events (key: the customer)."""
 
-    fields: dict[str, str] | None  # None: the customer was erased
+    fields: dict[str, str] | None  # the groups changed since the last one; None: erased
     seq: int
     event_times: list[float]
     signals: list[Signal]
@@ -107,7 +107,7 @@ class CustomerLogic(StatefulBatchLogic[Accepted, ProfileOut, bytes | CustomerPro
             # The signals of events before the deletion still count: popularity is an
             # anonymous aggregate, and dropping them would depend on batch boundaries.
             return ([ProfileOut(None, profile.seq, times, signals)], StatefulBatchLogic.RETAIN)
-        out = ProfileOut(profile.grouped_features(), profile.seq, times, signals)
+        out = ProfileOut(profile.changed_features(), profile.seq, times, signals)
         return ([out], StatefulBatchLogic.RETAIN)
 
     def snapshot(self) -> bytes | CustomerProfile:

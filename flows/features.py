@@ -23,7 +23,6 @@ dead-letter topic with its bytes and a reason, and the flow goes on.
 
 from __future__ import annotations
 
-import gc
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -38,6 +37,7 @@ from bytewax.outputs import Sink
 
 import events
 from flows._decode import Accepted, Decoder, Rejected
+from flows._gc import tune_collector
 from flows._sink import FeatureSink, Update
 from flows._source import KafkaInput, Record
 from flows._state import (
@@ -136,11 +136,7 @@ def flow() -> Dataflow:
     """
     settings = FlowSettings()
     metrics = FlowMetrics()
-    # The flow keeps tens of thousands of long-lived profiles; with the default thresholds
-    # every full collection walks all of them, and they ran every few thousand events
-    # (measured: +15-18% events/s). Start-up objects are frozen out of collection too.
-    gc.set_threshold(50_000, 20, 10)
-    gc.freeze()
+    tune_collector()
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server
 

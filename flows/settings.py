@@ -29,7 +29,13 @@ class FlowSettings(BaseSettings):
         description="Keep waiting for new events; false stops at the end of every partition "
         "(a bounded replay).",
     )
-    batch_size: int = Field(default=2_000, ge=1, description="Most messages read per poll.")
+    batch_size: int = Field(
+        default=20_000,
+        ge=1,
+        description="Most messages read per poll. A live stream reads what is there; a "
+        "replay or a catch-up reads this many, and the events of one customer in a batch "
+        "make one Redis write.",
+    )
     allowed_lateness: dt.timedelta = Field(
         default=dt.timedelta(hours=1),
         description="How late an event may be and still land in its window buckets.",

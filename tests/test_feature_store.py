@@ -40,6 +40,19 @@ def test_a_write_never_replaces_a_newer_one(store: FeatureStore) -> None:
     assert store.customer("c-1") == {"orders_total": "3", "_seq": "9"}
 
 
+def test_writes_go_on_after_redis_forgets_the_guard_script(
+    store: FeatureStore, redis_client: redis.Redis
+) -> None:
+    # A Redis restart or failover empties the script cache: the batch is written anyway.
+    store.write([CustomerWrite("c-1", {"g": '{"n":"1"}'}, seq=1)])
+    redis_client.script_flush()
+    stats = store.write(
+        [CustomerWrite("c-1", {"g": '{"n":"2"}'}, seq=2), CustomerWrite("c-2", {}, seq=1)]
+    )
+    assert (stats.written, stats.stale) == (2, 0)
+    assert store.customers(["c-1", "c-2"]) == [{"n": "2", "_seq": "2"}, {"_seq": "1"}]
+
+
 def test_reads_many_in_order_and_none_for_unknown(store: FeatureStore) -> None:
     store.write([CustomerWrite(f"c-{i}", {"g": f'{{"n":"{i}"}}'}, seq=1) for i in range(5)])
     found = store.customers(["c-3", "nobody", "c-0"])

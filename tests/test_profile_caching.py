@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from collections import defaultdict
 
 import events
@@ -31,6 +32,32 @@ def test_reading_after_every_event_equals_reading_at_the_end() -> None:
             once.apply(event)
         assert often.features() == once.features()
         assert often.grouped_features() == once.grouped_features()
+
+
+def test_changes_written_over_each_other_give_the_whole_profile() -> None:
+    # What the sink does: each batch writes only the groups that changed since the last.
+    for stream in _customer_streams().values():
+        profile = CustomerProfile()
+        stored: dict[str, str] = {}
+        for i, event in enumerate(stream):
+            profile.apply(event)
+            if i % 3 == 0:
+                stored.update(profile.changed_features())
+        if profile.erased:
+            continue  # the sink erases the hash; nothing is merged
+        stored.update(profile.changed_features())
+        assert stored == profile.grouped_features()
+        assert profile.changed_features() == {"_seq": stored["_seq"]}
+
+
+def test_a_restored_profile_writes_every_group_first() -> None:
+    stream = max(_customer_streams().values(), key=len)
+    profile = CustomerProfile()
+    for event in stream:
+        profile.apply(event)
+    profile.changed_features()
+    restored = pickle.loads(pickle.dumps(profile))  # noqa: S301 - our own snapshot
+    assert restored.changed_features() == profile.grouped_features()
 
 
 def test_item_reads_after_every_signal_equal_reading_at_the_end() -> None:

@@ -117,6 +117,7 @@ class CustomerProfile:
         "_o365",
         "_o365_until",
         "_recent_text",
+        "_unsent",
         "_win_text",
     )
 
@@ -171,6 +172,9 @@ class CustomerProfile:
         # Encoded features per group and piece, rebuilt only when stale; never pickled.
         self._cache: list[dict[str, str] | None] = list(_ALL_DIRTY)
         self._group_text: list[str | None] = [None] * len(GROUPS)
+        # Groups re-encoded since ``changed_features`` last returned them: every group
+        # after a restore, so the first write of a resumed profile is a whole one.
+        self._unsent: list[bool] = [True] * len(GROUPS)
         self._log_text: str | None = None
         self._log_last: tuple[float, str] | None = None  # (time, id) of its last entry
         self._o365: tuple[int, int] | None = None  # orders and revenue units in 365 d
@@ -380,11 +384,36 @@ class CustomerProfile:
             out[name] = text
         return out
 
+    def changed_features(self) -> dict[str, str]:
+        """Return ``_seq`` and the groups of ``grouped_features`` that may have changed
+        since the last call: every group touched since, whatever its value now.
+
+        Writing these over the last returned hash gives ``grouped_features``. A group that
+        changed and changed back is still returned, so writing the changes over the
+        stored hash of any sequence number in between is right too (a replay after a
+        crash overtaking what the crashed run wrote).
+        """
+        if self._erased:
+            return {"_erased": "1", "_seq": str(self._seq)}
+        out = {"_seq": str(self._seq)}
+        texts = self._group_text
+        unsent = self._unsent
+        for group, name in enumerate(GROUPS):
+            fields = self._group(group)
+            if unsent[group]:
+                unsent[group] = False
+                text = texts[group]
+                if text is None:
+                    text = texts[group] = json_text(fields)
+                out[name] = text
+        return out
+
     def _group(self, group: int) -> dict[str, str]:
         fields = self._cache[group]
         if fields is None:
             fields = self._cache[group] = build_group(self, group)
             self._group_text[group] = None
+            self._unsent[group] = True
         return fields
 
     def __getstate__(self) -> tuple[object, ...]:
