@@ -2,7 +2,7 @@
 
 - ``one_process`` / ``two_processes``: a replay of generated traffic through the real flow
   (``bytewax.run`` processes, embedded Kafka, real Redis), start-up time subtracted (it is
-  measured on empty topics and reported).
+  measured on empty topics and reported); the best of three runs.
 - ``bare_consumer_decode``: a plain confluent-kafka consume-and-decode loop over the same
   topics: what reading alone costs.
 - ``redis_pipelined_hset``: raw pipelined HSETs of hashes shaped like the flow's writes.
@@ -29,12 +29,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 import events
 from benchmarks import _report
 from shopkeeper.embedded import Endpoints, endpoints
-from shopkeeper.flow_runner import flow_settings, free_ports, start_flow
+from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
 from shopkeeper.generator import GeneratorConfig, Item, World
 from shopkeeper.produce import produce
 from shopkeeper.topics import ALL_TOPICS, ensure_topics, retained
 
 EVENTS = 200_000
+REPEATS = 3
 FRESHNESS_RATE = 5_000
 FRESHNESS_SECONDS = 30
 BUDGET_EVENTS_PER_S = 20_000
@@ -137,7 +138,7 @@ def _freshness(found: Endpoints, world: World) -> dict[str, Any]:
             namespace=namespace,
             progress=False,
         )
-        _wait(lambda: run.metric("shopkeeper_flow_events_total") >= preamble, "the bootstrap")
+        _wait(lambda: _written(run, preamble), "the bootstrap")
         before = run.histogram("shopkeeper_flow_freshness_seconds")
         start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=preamble / FRESHNESS_RATE)
         summary = produce(
@@ -149,7 +150,7 @@ def _freshness(found: Endpoints, world: World) -> dict[str, Any]:
             progress=False,
         )
         total = preamble + summary.total
-        _wait(lambda: run.metric("shopkeeper_flow_events_total") >= total, "the flow to keep up")
+        _wait(lambda: _written(run, total), "the flow to keep up")
         quantiles = {
             f"p{int(q * 100)}": run.quantile("shopkeeper_flow_freshness_seconds", q, since=before)
             for q in (0.5, 0.9, 0.99)
@@ -163,6 +164,15 @@ def _freshness(found: Endpoints, world: World) -> dict[str, Any]:
         "events": summary.total,
         **{k: round((v or 0.0) * 1000, 2) for k, v in quantiles.items()},
     }
+
+
+def _written(run: FlowRun, events: int) -> bool:
+    """Whether ``events`` were read and every applied one is in Redis: the freshness
+    histogram observes an event when its write is done, after the event counters move."""
+    if run.metric("shopkeeper_flow_events_total") < events:
+        return False
+    applied = run.metric("shopkeeper_flow_events_total", {"outcome": "applied"})
+    return run.metric("shopkeeper_flow_freshness_seconds_count") >= applied
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -190,9 +200,13 @@ def run() -> dict[str, Any]:
             topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
             if retained(found.kafka_bootstrap, topics) != (len(items), 0):
                 raise RuntimeError("the embedded broker dropped messages: produce fewer")
-        startup = {n: _replay_seconds(found, "benchempty", n) for n in (1, 2)}
-        one = _replay_seconds(found, "benchone", 1)
-        two = _replay_seconds(found, "benchtwo", 2)
+        # Best of a few runs, as timeit does: other processes on the machine only ever
+        # slow a run down. A replay over written keys costs the same (measured).
+        startup = {
+            n: min(_replay_seconds(found, "benchempty", n) for _ in range(2)) for n in (1, 2)
+        }
+        one = min(_replay_seconds(found, "benchone", 1) for _ in range(REPEATS))
+        two = min(_replay_seconds(found, "benchtwo", 2) for _ in range(REPEATS))
         rates = {
             "one_process": len(items) / (one - startup[1]),
             "two_processes": len(items) / (two - startup[2]),

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
+import hiredis
 import redis
 
 from feature_store._errors import CorruptFeature, FeatureStoreUnavailable
@@ -38,6 +39,9 @@ return 1
 """
 
 _GUARDED_HSET_SHA: Final = hashlib.sha1(_GUARDED_HSET.encode()).hexdigest()  # noqa: S324 - Redis's id
+
+# hiredis's stub types the argument as a 1-tuple; it takes any tuple of arguments.
+_pack = cast("Callable[[tuple[Any, ...]], bytes]", hiredis.pack_command)
 
 _POPULARITY_TTL_S: Final[dict[PopularityResolution, int]] = {"1h": 2 * 86_400, "1d": 9 * 86_400}
 _POPULARITY_WINDOWS: Final[dict[str, tuple[PopularityResolution, int, int]]] = {
@@ -138,47 +142,48 @@ class FeatureStore:
         Raises:
             FeatureStoreUnavailable: Redis did not take the batch.
         """
-        pipe = self._client.pipeline(transaction=False)
-        queue: Callable[..., Any] = pipe.execute_command
         keys = self.keys
-        guarded: list[int] = []  # positions of the guarded writes among the results
+        commands: list[bytes] = []
+        pack = _pack
+        guarded: list[int] = []  # positions of the guarded writes among the replies
         products: list[str] = []
         # One ZADD per popularity key per batch, however many products it touches.
         ranks: dict[str, dict[str, float]] = {}
         ttls: dict[str, int] = {}
         for write in batch:
             if isinstance(write, CustomerWrite):
-                guarded.append(len(pipe))
+                guarded.append(len(commands))
                 customer = write.customer_id
-                queue(
+                commands.append(pack((
                     "EVALSHA", _GUARDED_HSET_SHA, 2, keys.customer(customer),
                     keys.tombstone(customer), SEQ_FIELD, write.seq, SEQ_FIELD, write.seq,
                     *itertools.chain.from_iterable(write.fields.items()),
-                )  # fmt: skip
+                )))  # fmt: skip
             elif isinstance(write, ItemWrite):
-                guarded.append(len(pipe))
+                guarded.append(len(commands))
                 product = write.product_id
-                queue(
+                commands.append(pack((
                     "EVALSHA", _GUARDED_HSET_SHA, 1, keys.item(product), SEQ_FIELD, write.seq,
                     SEQ_FIELD, write.seq, *itertools.chain.from_iterable(write.fields.items()),
-                )  # fmt: skip
+                )))  # fmt: skip
                 products.append(product)
                 for count in write.popularity:
                     key = keys.popularity(count.kind, count.resolution, count.start, count.scope)
                     ranks.setdefault(key, {})[product] = count.count
                     ttls[key] = _POPULARITY_TTL_S[count.resolution]
             else:
-                pipe.delete(keys.customer(write.customer_id))
-                pipe.set(keys.tombstone(write.customer_id), "1")
+                commands.append(pack(("DEL", keys.customer(write.customer_id))))
+                commands.append(pack(("SET", keys.tombstone(write.customer_id), "1")))
         if products:
-            pipe.sadd(keys.items, *products)
+            commands.append(pack(("SADD", keys.items, *products)))
         for key, members in ranks.items():
             # GT: counts in a bucket only grow, so a replayed lower count is ignored.
-            pipe.zadd(key, members, gt=True)
-            pipe.expire(key, ttls[key])
-        results = self._execute(pipe)
+            scored = itertools.chain.from_iterable((n, m) for m, n in members.items())
+            commands.append(pack(("ZADD", key, "GT", *scored)))
+            commands.append(pack(("EXPIRE", key, ttls[key])))
+        replies = self._execute(commands)
         stats = WriteStats()
-        for outcome in (results[i] for i in guarded):
+        for outcome in (replies[i] for i in guarded):
             if outcome == 1:
                 stats.written += 1
             elif outcome == 0:
@@ -187,21 +192,49 @@ class FeatureStore:
                 stats.refused_erased += 1
         return stats
 
-    def _execute(self, pipe: Any) -> list[Any]:
-        """Run a write pipeline; load the guard script first if Redis does not know it.
+    def _execute(self, commands: list[bytes]) -> list[Any]:
+        """Send packed commands in one round trip and read every reply.
 
-        The writes are idempotent, so after a ``NOSCRIPT`` the whole batch runs again.
+        redis-py's pipeline spends more time in Python per command than Redis spends
+        running it (measured: 17 against 9 us per guarded write), so the writes are packed
+        by hiredis and sent on one of the client's pooled connections. If Redis does not
+        know the guard script (a restart or a failover), it is loaded and the batch,
+        idempotent, runs again.
         """
-        commands = list(pipe.command_stack)
-        try:
+        replies = self._round_trip(commands)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
             try:
-                return cast("list[Any]", pipe.execute())
-            except redis.exceptions.NoScriptError:
                 self._client.script_load(_GUARDED_HSET)
-                pipe.command_stack = commands
-                return cast("list[Any]", pipe.execute())
+            except redis.RedisError as exc:
+                raise FeatureStoreUnavailable(f"loading the write script failed: {exc}") from exc
+            replies = self._round_trip(commands)
+        for reply in replies:
+            if isinstance(reply, redis.exceptions.ResponseError):
+                raise FeatureStoreUnavailable(f"feature write failed: {reply}")
+        return replies
+
+    def _round_trip(self, commands: list[bytes]) -> list[Any]:
+        if not commands:
+            return []
+        pool = self._client.connection_pool
+        try:
+            connection: Any = pool.get_connection()
         except redis.RedisError as exc:
             raise FeatureStoreUnavailable(f"feature write failed: {exc}") from exc
+        replies: list[Any] = []
+        try:
+            connection.send_packed_command([b"".join(commands)], check_health=False)
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.exceptions.ResponseError as error:  # one command's error reply
+                    replies.append(error)
+        except (redis.RedisError, OSError) as exc:
+            connection.disconnect()  # unread replies would answer the next caller
+            raise FeatureStoreUnavailable(f"feature write failed: {exc}") from exc
+        finally:
+            pool.release(connection)
+        return replies
 
     def close(self) -> None:
         """Close the client's connections."""

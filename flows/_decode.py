@@ -12,7 +12,7 @@ import events
 from flows._source import Record
 from flows.metrics import FlowMetrics
 
-__all__ = ["Accepted", "Decoder", "Rejected"]
+__all__ = ["Accepted", "Decoder", "Keyed", "Rejected"]
 
 _UNKNOWN_TOPIC: Final = "unknown"
 
@@ -27,6 +27,11 @@ class Accepted(msgspec.Struct, frozen=True, gc=False):
 
     event: events.Event
     topic: str
+
+
+Keyed = tuple[str, list[Accepted]]
+"""The accepted events of one state key in one batch, in order: a customer's, or one
+product's catalogue events."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,6 +68,10 @@ class Rejected:
 class Decoder:
     """The ``decode_event`` step: never raises, whatever the bytes.
 
+    It takes a whole batch of records at a time and hands the accepted events on grouped
+    by state key, so the steps after it move one item per customer per batch, not one
+    per event (measured: 12% of a replay's time went to moving single events).
+
     Args:
         namespace: Topic namespace, to tell the input topics apart in metrics.
         metrics: Counters to move.
@@ -78,6 +87,7 @@ class Decoder:
         self._topic_label = {events.in_namespace(t, namespace): t for t in events.TOPICS}
 
     def __call__(self, record: Record) -> Accepted | Rejected:
+        """Decode one record."""
         topic = self._topic_label.get(record.topic, _UNKNOWN_TOPIC)
         try:
             event = self._decoder.decode(record.value)
@@ -90,3 +100,31 @@ class Decoder:
             self._metrics.dlq.labels("internal_error").inc()
             return Rejected(record, "internal_error", f"{type(error).__name__}: {error}")
         return Accepted(event, topic)
+
+    def batch(self, records: list[Record]) -> list[Keyed | Rejected]:
+        """Decode a batch: the rejected records, then the accepted events grouped by
+        customer (and catalogue events by product), each group in arrival order."""
+        out: list[Keyed | Rejected] = []
+        customers: dict[str, list[Accepted]] = {}
+        products: dict[str, list[Accepted]] = {}
+        for record in records:
+            decoded = self(record)
+            if type(decoded) is Rejected:
+                out.append(decoded)
+                continue
+            assert isinstance(decoded, Accepted)  # noqa: S101 - for the type checker
+            event = decoded.event
+            key = event.customer_key
+            if key is not None:
+                group = customers.get(key)
+                if group is None:
+                    customers[key] = [decoded]
+                else:
+                    group.append(decoded)
+                continue
+            # The contract: only catalogue events are about no customer.
+            product = event.properties.product_id  # type: ignore[union-attr]
+            products.setdefault(product, []).append(decoded)
+        out += customers.items()
+        out += products.items()
+        return out

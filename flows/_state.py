@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections.abc import Callable, Iterable
 from typing import Final, TypeVar
@@ -11,7 +12,7 @@ from bytewax.operators import StatefulBatchLogic
 
 import events
 from feature_store import PopularityCount, PopularityKind, PopularityResolution
-from flows._decode import Accepted
+from flows._decode import Accepted, Keyed, Rejected
 from flows.metrics import FlowMetrics
 from flows.profile import CustomerProfile, ItemState, Signal, SignalKind, item_signals
 from flows.settings import FlowSettings
@@ -49,7 +50,7 @@ class ItemOut(msgspec.Struct, frozen=True, gc=False):
 State = TypeVar("State", CustomerProfile, ItemState)
 
 
-class CustomerLogic(StatefulBatchLogic[Accepted, ProfileOut, bytes | CustomerProfile]):
+class CustomerLogic(StatefulBatchLogic[list[Accepted], ProfileOut, bytes | CustomerProfile]):
     """Fold a batch of one customer's events into their profile; emit one update.
 
     With recovery the snapshot is the pickled profile: immutable, as Bytewax requires,
@@ -80,12 +81,12 @@ class CustomerLogic(StatefulBatchLogic[Accepted, ProfileOut, bytes | CustomerPro
 
         return build
 
-    def on_batch(self, values: list[Accepted]) -> tuple[Iterable[ProfileOut], bool]:
+    def on_batch(self, values: list[list[Accepted]]) -> tuple[Iterable[ProfileOut], bool]:
         profile = self._profile
         times: list[float] = []
         signals: list[Signal] = []
         outcomes: dict[tuple[str, str, str], int] = {}
-        for accepted in values:
+        for accepted in itertools.chain.from_iterable(values):
             event = accepted.event
             if profile.erased:
                 outcome = "ignored_erased"
@@ -114,7 +115,7 @@ class CustomerLogic(StatefulBatchLogic[Accepted, ProfileOut, bytes | CustomerPro
         return _snapshot(self._profile, copy=self._copy)
 
 
-class ItemLogic(StatefulBatchLogic[Accepted | Signal, ItemOut, bytes | ItemState]):
+class ItemLogic(StatefulBatchLogic[list[Accepted] | list[Signal], ItemOut, bytes | ItemState]):
     """Fold catalogue updates and popularity signals of one product; emit one update."""
 
     def __init__(self, item: ItemState, metrics: FlowMetrics, *, copy: bool) -> None:
@@ -138,12 +139,15 @@ class ItemLogic(StatefulBatchLogic[Accepted | Signal, ItemOut, bytes | ItemState
 
         return build
 
-    def on_batch(self, values: list[Accepted | Signal]) -> tuple[Iterable[ItemOut], bool]:
+    def on_batch(
+        self, values: list[list[Accepted] | list[Signal]]
+    ) -> tuple[Iterable[ItemOut], bool]:
         item = self._item
         times: list[float] = []
         touched: set[Touched] = set()
         outcomes: dict[tuple[str, str, str], int] = {}
-        for value in values:
+        flat: Iterable[Accepted | Signal] = itertools.chain.from_iterable(values)
+        for value in flat:
             if isinstance(value, Signal):
                 ts = value.ts.timestamp()
                 item.apply_signal_epoch(value.kind, ts, value.quantity)
@@ -203,18 +207,24 @@ def count_outcomes(metrics: FlowMetrics, outcomes: dict[tuple[str, str, str], in
         metrics.events.labels(topic, name, outcome).inc(n)
 
 
-def is_customer_event(accepted: Accepted) -> bool:
-    """Whether an event is about a customer (else it is a catalogue event)."""
-    return accepted.event.customer_key is not None
+def is_accepted(item: Keyed | Rejected) -> bool:
+    """Whether a decoded item is a key's accepted events (else it goes to the dead letters)."""
+    return type(item) is tuple
 
 
-def customer_key(accepted: Accepted) -> str:
-    """The state key of a customer event."""
-    return accepted.event.customer_key or ""
+def is_customer_events(item: Keyed) -> bool:
+    """Whether a key's events are about a customer (else they are catalogue events)."""
+    return item[1][0].event.customer_key is not None
 
 
-def product_key(accepted: Accepted) -> str:
-    """The state key of a catalogue event."""
-    event = accepted.event
-    assert isinstance(event, events.ProductUpdated)  # noqa: S101 - routed by is_customer_event
-    return event.properties.product_id
+def signals_by_product(updates: list[tuple[str, ProfileOut]]) -> list[tuple[str, list[Signal]]]:
+    """The popularity signals of a batch of customer updates, grouped by product."""
+    grouped: dict[str, list[Signal]] = {}
+    for _, out in updates:
+        for signal in out.signals:
+            group = grouped.get(signal.product_id)
+            if group is None:
+                grouped[signal.product_id] = [signal]
+            else:
+                group.append(signal)
+    return list(grouped.items())

@@ -1,10 +1,9 @@
 """The feature flow: Kafka events → live customer and item features in Redis.
 
     read_kafka → decode_event → split_rejected ─▶ to_dlq_message → write_dlq
-                                     │ accepted
-                                split_catalog
+                                     │ accepted, grouped by customer (or product)
+                               split_catalog
                   customer events │        │ catalogue events
-                  key_by_customer │        │ key_by_product
                    update_profile ┤        │
                                   ├─ route_signals ─▶ merge_item_inputs → update_item
                                   ▼                                          ▼
@@ -36,27 +35,21 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 import events
-from flows._decode import Accepted, Decoder, Rejected
+from flows._decode import Decoder, Rejected
 from flows._gc import tune_collector
 from flows._sink import FeatureSink, Update
 from flows._source import KafkaInput, Record
 from flows._state import (
     CustomerLogic,
     ItemLogic,
-    ProfileOut,
-    customer_key,
-    is_customer_event,
-    product_key,
+    is_accepted,
+    is_customer_events,
+    signals_by_product,
 )
 from flows.metrics import FlowMetrics
-from flows.profile import Signal
 from flows.settings import FlowSettings
 
 __all__ = ["build_flow", "flow", "kafka_flow"]
-
-
-def _signals(update: tuple[str, ProfileOut]) -> list[tuple[str, Signal]]:
-    return [(signal.product_id, signal) for signal in update[1].signals]
 
 
 def build_flow(
@@ -80,20 +73,19 @@ def build_flow(
     """
     flow = Dataflow("shopkeeper_features")
     records = op.input("read_kafka", flow, source)
-    decoded = op.map("decode_event", records, Decoder(settings.namespace, metrics, decoder))
-    split = op.branch("split_rejected", decoded, lambda item: isinstance(item, Accepted))
+    decoder_step = Decoder(settings.namespace, metrics, decoder)
+    decoded = op.flat_map_batch("decode_event", records, decoder_step.batch)
+    split = op.branch("split_rejected", decoded, is_accepted)
     rejected: Any = split.falses
     op.output("write_dlq", op.map("to_dlq_message", rejected, Rejected.to_message), dlq)
 
     accepted: Any = split.trues
-    by_kind = op.branch("split_catalog", accepted, is_customer_event)
-    customers = op.key_on("key_by_customer", by_kind.trues, customer_key)
+    by_kind = op.branch("split_catalog", accepted, is_customer_events)
     profiles = op.stateful_batch(
-        "update_profile", customers, CustomerLogic.builder(settings, metrics)
+        "update_profile", by_kind.trues, CustomerLogic.builder(settings, metrics)
     )
-    signals = op.flat_map("route_signals", profiles, _signals)
-    catalog = op.key_on("key_by_product", by_kind.falses, product_key)
-    item_inputs: Any = op.merge("merge_item_inputs", catalog, signals)
+    signals = op.flat_map_batch("route_signals", profiles, signals_by_product)
+    item_inputs: Any = op.merge("merge_item_inputs", by_kind.falses, signals)
     items = op.stateful_batch("update_item", item_inputs, ItemLogic.builder(settings, metrics))
     updates: Any = op.merge("merge_updates", profiles, items)
     op.output("write_features", updates, features)

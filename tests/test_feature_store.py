@@ -53,6 +53,23 @@ def test_writes_go_on_after_redis_forgets_the_guard_script(
     assert store.customers(["c-1", "c-2"]) == [{"n": "2", "_seq": "2"}, {"_seq": "1"}]
 
 
+def test_an_error_reply_fails_the_batch_and_leaves_the_connection_usable(
+    store: FeatureStore, redis_client: redis.Redis
+) -> None:
+    redis_client.set(store.keys.customer("c-bad"), "not a hash")
+    batch = [CustomerWrite(f"c-{i}", {"g": '{"n":"1"}'}, seq=1) for i in ("a", "bad", "b")]
+    with pytest.raises(FeatureStoreUnavailable, match="WRONGTYPE"):
+        store.write(batch)
+    # Every reply of the failed batch was read: the next one gets its own replies.
+    stats = store.write([CustomerWrite("c-c", {"g": '{"n":"2"}'}, seq=1)])
+    assert stats.written == 1
+    assert store.customers(["c-a", "c-b", "c-c"]) == [
+        {"n": "1", "_seq": "1"},
+        {"n": "1", "_seq": "1"},
+        {"n": "2", "_seq": "1"},
+    ]
+
+
 def test_reads_many_in_order_and_none_for_unknown(store: FeatureStore) -> None:
     store.write([CustomerWrite(f"c-{i}", {"g": f'{{"n":"{i}"}}'}, seq=1) for i in range(5)])
     found = store.customers(["c-3", "nobody", "c-0"])
