@@ -5,8 +5,23 @@ customer and one ``ItemState`` per product in its stateful steps, and writes the
 ``features()`` to Redis as absolute values guarded by ``_seq``.
 """
 
+from flows.profile._churn import RESCORE_AFTER_DAYS, ChurnTracker, Example, Resolved
+from flows.profile._churn_features import CHURN_FEATURES, churn_features
 from flows.profile._customer import CustomerProfile
 from flows.profile._features import GROUPS
 from flows.profile._item import ItemState, Signal, SignalKind, item_signals
 
-__all__ = ["GROUPS", "CustomerProfile", "ItemState", "Signal", "SignalKind", "item_signals"]
+__all__ = [
+    "CHURN_FEATURES",
+    "GROUPS",
+    "RESCORE_AFTER_DAYS",
+    "ChurnTracker",
+    "CustomerProfile",
+    "Example",
+    "ItemState",
+    "Resolved",
+    "Signal",
+    "SignalKind",
+    "churn_features",
+    "item_signals",
+]
