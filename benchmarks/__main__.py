@@ -7,9 +7,9 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from benchmarks import decode, flow
+from benchmarks import churn, decode, flow
 
-SUITE = {"decode": decode.run, "flow": flow.run}
+SUITE = {"decode": decode.run, "flow": flow.run, "churn": churn.run}
 
 
 def main(names: list[str]) -> int:
@@ -21,7 +21,7 @@ def main(names: list[str]) -> int:
     failed = False
     for name in names or list(SUITE):
         result = SUITE[name]()
-        print(f"{name}: {result}")
+        print(f"{name}: { {k: v for k, v in result.items() if k != 'report'} }")
         failed |= result.get("within_budget") is False
     return 1 if failed else 0
 

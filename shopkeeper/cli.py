@@ -4,6 +4,9 @@ shopkeeper demo                               the engine on embedded Kafka and R
 shopkeeper infra                              run embedded Kafka and Redis for other commands
 shopkeeper generate --rate 2000 --duration 60 live traffic to Kafka
 shopkeeper generate --days 365 --out FILE     a year of history to a JSONL file
+shopkeeper clv fit --events FILE              fit the CLV models, save their parameters
+shopkeeper churn backtest --events FILE       replay history through the churn model; report
+shopkeeper datasets cdnow --out FILE          the CDNOW purchases as events
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import datetime as dt
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,6 +104,64 @@ def _parser() -> argparse.ArgumentParser:
         "--namespace", default="shopkeeper", help="live: topic namespace (default shopkeeper)"
     )
     _add_world_options(generate)
+
+    clv = commands.add_parser("clv", help="customer lifetime value models").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    fit = clv.add_parser("fit", help="fit BG/NBD and Gamma-Gamma on a JSONL file of events")
+    fit.add_argument("--events", type=Path, required=True, metavar="FILE", help="JSONL events file")
+    fit.add_argument(
+        "--until",
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="last day observed, included (default: the day of the last event)",
+    )
+    fit.add_argument(
+        "--unit", choices=["weeks", "days"], default="weeks", help="time unit (default weeks)"
+    )
+    fit.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="parameters directory (default $SHOPKEEPER_DATA_DIR/models/clv, var/models/clv)",
+    )
+
+    churn = commands.add_parser("churn", help="the online churn model").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    backtest = churn.add_parser(
+        "backtest",
+        help="replay a JSONL file of events through the churn code; report against baselines",
+    )
+    backtest.add_argument(
+        "--events", type=Path, required=True, metavar="FILE", help="JSONL events file"
+    )
+    backtest.add_argument(
+        "--horizon-days", type=float, default=60, help="no purchase within this is churn (60)"
+    )
+    backtest.add_argument(
+        "--model", default="logistic", help="learner: logistic (default) or hoeffding_tree"
+    )
+    backtest.add_argument(
+        "--split", type=float, default=0.6, help="share of the period that trains the baselines"
+    )
+    backtest.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="report and checkpoint directory (default $SHOPKEEPER_DATA_DIR/churn/backtest)",
+    )
+
+    datasets = commands.add_parser("datasets", help="real data sets as events").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    cdnow = datasets.add_parser("cdnow", help="the CDNOW purchases as Order Completed events")
+    cdnow.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the JSONL file to write"
+    )
+    cdnow.add_argument(
+        "--sample", action="store_true", help="the 2,357-customer sample instead of all 23,570"
+    )
     return parser
 
 
@@ -111,17 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shopkeeper.settings import Settings
 
     settings = Settings()
-    if args.command == "demo":
-        return _demo(args, settings)
-    if args.command == "infra":
-        return _infra(settings)
-    if args.command == "topics":
-        return _topics(parser, args, settings)
-    if args.command == "flow":
-        return _flow(args, settings)
-    if args.command == "customer":
-        return _customer(parser, args, settings)
-    return _generate(parser, args, settings)
+    handlers: dict[str, Callable[[], int]] = {
+        "demo": lambda: _demo(args, settings),
+        "infra": lambda: _infra(settings),
+        "topics": lambda: _topics(parser, args, settings),
+        "flow": lambda: _flow(args, settings),
+        "customer": lambda: _customer(parser, args, settings),
+        "generate": lambda: _generate(parser, args, settings),
+        "clv": lambda: _clv(parser, args, settings),
+        "churn": lambda: _churn(parser, args, settings),
+        "datasets": lambda: _datasets(args),
+    }
+    return handlers[args.command]()
 
 
 def _world_config(args: argparse.Namespace) -> GeneratorConfig:
@@ -263,6 +325,76 @@ def _generate(parser: argparse.ArgumentParser, args: argparse.Namespace, setting
         f"{result.seconds:.1f} s; {result.delivery_errors} delivery errors"
     )
     return 1 if result.delivery_errors else 0
+
+
+def _clv(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    from shopkeeper.clv_fit import fit_events_file
+
+    if not args.events.is_file():
+        parser.error(f"--events {args.events}: no such file")
+    try:
+        result = fit_events_file(
+            args.events,
+            out_dir=args.out or settings.data_dir / "models" / "clv",
+            now=dt.datetime.now(dt.UTC),
+            until=args.until,
+            unit=args.unit,
+        )
+    except (ValueError, RuntimeError) as exc:
+        print(f"clv fit: {exc}", file=sys.stderr)
+        return 1
+    print(result.describe())
+    return 0
+
+
+def _churn(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    from models.churn import MODEL_KINDS
+    from shopkeeper.churn_backtest import evaluate, read_events, run_backtest, write_report
+
+    if not args.events.is_file():
+        parser.error(f"--events {args.events}: no such file")
+    if args.model not in MODEL_KINDS:
+        parser.error(f"--model {args.model}: choose one of {', '.join(MODEL_KINDS)}")
+    if not 0 < args.split < 1 or args.horizon_days <= 0:
+        parser.error("--split must be in (0, 1) and --horizon-days positive")
+    out = args.out or settings.data_dir / "churn" / "backtest"
+    stream, rejected = read_events(args.events)
+    result = run_backtest(
+        stream, horizon_days=args.horizon_days, model_kind=args.model, rejected=rejected
+    )
+    report = evaluate(result, split=args.split)
+    json_path, png_path = write_report(report, out)
+    checkpoint = result.model.save(out / "checkpoints", health=result.prequential.health())
+    if "error" in report:
+        print(f"churn backtest: {report['error']}", file=sys.stderr)
+        return 1
+    print(
+        f"{report['events']:,} events ({rejected:,} lines did not decode), "
+        f"{report['customers']:,} customers, {report['examples_resolved']:,} resolved examples"
+    )
+    print(
+        f"test period from {report['split']['at'][:10]}: "
+        f"{report['split']['test_examples']:,} examples"
+    )
+    for name, metrics in report["test"].items():
+        print(
+            f"  {name:<15} ROC AUC {metrics['roc_auc']:.4f}  log loss {metrics['log_loss']:.4f}"
+            f"  Brier {metrics['brier']:.4f}"
+        )
+    print(f"Report: {json_path} and {png_path}; model checkpoint: {checkpoint}")
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from shopkeeper.datasets import DatasetUnavailable, write_cdnow_events
+
+    try:
+        summary = write_cdnow_events(args.out, sample=args.sample)
+    except DatasetUnavailable as exc:
+        print(f"datasets cdnow: {exc}", file=sys.stderr)
+        return 1
+    print(f"Wrote {args.out}: {summary}")
+    return 0
 
 
 if __name__ == "__main__":
