@@ -1,8 +1,11 @@
 """Feature-flow throughput and freshness, beside the ceilings measured in the same run.
 
 - ``one_process`` / ``two_processes``: a replay of generated traffic through the real flow
-  (``bytewax.run`` processes, embedded Kafka, real Redis), start-up time subtracted (it is
-  measured on empty topics and reported); the best of three runs.
+  (``bytewax.run`` processes, embedded Kafka, real Redis) computing the features only
+  (``SHOPKEEPER_INTELLIGENCE=false``), start-up time subtracted (it is measured on empty
+  topics and reported); the best of three runs.
+- ``with_intelligence``: the same in one process with the event-time clocks, churn labels
+  and the online churn model (the default): at most 30% below ``one_process``.
 - ``bare_consumer_decode``: a plain confluent-kafka consume-and-decode loop over the same
   topics: what reading alone costs.
 - ``redis_pipelined_hset``: raw pipelined HSETs of hashes shaped like the flow's writes.
@@ -40,6 +43,7 @@ FRESHNESS_RATE = 5_000
 FRESHNESS_SECONDS = 30
 BUDGET_EVENTS_PER_S = 20_000
 BUDGET_FRESHNESS_P99_MS = 100.0
+BUDGET_INTELLIGENCE_SLOWDOWN = 0.30
 
 
 def _topics(found: Endpoints, namespace: str) -> None:
@@ -50,13 +54,16 @@ def _topics(found: Endpoints, namespace: str) -> None:
     )
 
 
-def _replay_seconds(found: Endpoints, namespace: str, processes: int) -> float:
+def _replay_seconds(
+    found: Endpoints, namespace: str, processes: int, *, intelligence: bool = False
+) -> float:
     env = flow_settings(
         kafka_bootstrap=found.kafka_bootstrap,
         redis_url=found.redis_url,
         namespace=namespace,
         tail=False,
     )
+    env["SHOPKEEPER_INTELLIGENCE"] = "true" if intelligence else "false"
     started = time.perf_counter()
     run = start_flow(env, processes=processes, stderr=subprocess.DEVNULL)
     if run.wait(timeout=900) != 0:
@@ -193,9 +200,9 @@ def run() -> dict[str, Any]:
         items: list[Item] = list(
             itertools.islice(world.history(dt.datetime(2025, 1, 1, tzinfo=dt.UTC), 365), EVENTS)
         )
-        for namespace in ("benchempty", "benchone", "benchtwo", "benchbare"):
+        for namespace in ("benchempty", "benchone", "benchtwo", "benchintel", "benchbare"):
             _topics(found, namespace)
-        for namespace in ("benchone", "benchtwo", "benchbare"):
+        for namespace in ("benchone", "benchtwo", "benchintel", "benchbare"):
             produce(items, bootstrap=found.kafka_bootstrap, namespace=namespace, progress=False)
             topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
             if retained(found.kafka_bootstrap, topics) != (len(items), 0):
@@ -207,9 +214,13 @@ def run() -> dict[str, Any]:
         }
         one = min(_replay_seconds(found, "benchone", 1) for _ in range(REPEATS))
         two = min(_replay_seconds(found, "benchtwo", 2) for _ in range(REPEATS))
+        intel = min(
+            _replay_seconds(found, "benchintel", 1, intelligence=True) for _ in range(REPEATS)
+        )
         rates = {
             "one_process": len(items) / (one - startup[1]),
             "two_processes": len(items) / (two - startup[2]),
+            "with_intelligence": len(items) / (intel - startup[1]),
             "bare_consumer_decode": _bare_consume(found, "benchbare", len(items)),
             "redis_pipelined_hset": _redis_hset(found),
         }
@@ -221,13 +232,20 @@ def run() -> dict[str, Any]:
         "startup_s": {
             f"{n}_process{'es' if n > 1 else ''}": round(s, 2) for n, s in startup.items()
         },
-        "wall_s": {"one_process": round(one, 2), "two_processes": round(two, 2)},
+        "wall_s": {
+            "one_process": round(one, 2),
+            "two_processes": round(two, 2),
+            "with_intelligence": round(intel, 2),
+        },
         "budgets": {
             "one_process_events_per_s": BUDGET_EVENTS_PER_S,
             "freshness_p99_ms": BUDGET_FRESHNESS_P99_MS,
+            "intelligence_slowdown": BUDGET_INTELLIGENCE_SLOWDOWN,
         },
+        "intelligence_slowdown": round(1 - rates["with_intelligence"] / rates["one_process"], 3),
         "within_budget": rates["one_process"] >= BUDGET_EVENTS_PER_S
-        and freshness["p99"] <= BUDGET_FRESHNESS_P99_MS,
+        and freshness["p99"] <= BUDGET_FRESHNESS_P99_MS
+        and rates["with_intelligence"] >= (1 - BUDGET_INTELLIGENCE_SLOWDOWN) * rates["one_process"],
     }
     _report.write("flow", result)
     _plot(result)
@@ -243,7 +261,11 @@ def _plot(result: dict[str, Any]) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), width_ratios=[3, 2])
     rates = result["events_per_s"]
     names = list(rates)
-    bars = left.barh(names, [rates[n] for n in names], color=["#4C72B0", "#4C72B0", "#999", "#999"])
+    colors = [
+        "#999" if n in ("bare_consumer_decode", "redis_pipelined_hset") else "#4C72B0"
+        for n in names
+    ]
+    bars = left.barh(names, [rates[n] for n in names], color=colors)
     left.bar_label(bars, labels=[f"{rates[n]:,}" for n in names], padding=3)
     left.axvline(BUDGET_EVENTS_PER_S, color="#C44E52", linestyle="--", label="budget (1 process)")
     left.set_xlabel("events/s (grey: ceilings measured in the same run)")

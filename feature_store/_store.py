@@ -58,12 +58,15 @@ class CustomerWrite:
     """A customer's features as of sequence number ``seq`` (events applied).
 
     ``fields`` maps each feature group to the JSON object of its fields (see ``_keys``);
-    fields starting with ``_`` are stored as they are.
+    fields starting with ``_`` are stored as they are. ``guard`` names the field holding
+    the sequence number: fields written by another writer (the churn model's scores,
+    stamped with their event time) keep their own guard in the same hash.
     """
 
     customer_id: str
     fields: Mapping[str, str]
     seq: int
+    guard: str = SEQ_FIELD
 
 
 @dataclasses.dataclass(slots=True)
@@ -156,7 +159,7 @@ class FeatureStore:
                 customer = write.customer_id
                 commands.append(pack((
                     "EVALSHA", _GUARDED_HSET_SHA, 2, keys.customer(customer),
-                    keys.tombstone(customer), SEQ_FIELD, write.seq, SEQ_FIELD, write.seq,
+                    keys.tombstone(customer), write.guard, write.seq, write.guard, write.seq,
                     *itertools.chain.from_iterable(write.fields.items()),
                 )))  # fmt: skip
             elif isinstance(write, ItemWrite):

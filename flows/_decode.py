@@ -9,10 +9,11 @@ import msgspec
 from bytewax.connectors.kafka import KafkaSinkMessage
 
 import events
+from flows._clock import Progress, shard_key
 from flows._source import Record
 from flows.metrics import FlowMetrics
 
-__all__ = ["Accepted", "Decoder", "Keyed", "Rejected"]
+__all__ = ["Accepted", "Clocked", "Decoder", "Keyed", "Rejected"]
 
 _UNKNOWN_TOPIC: Final = "unknown"
 
@@ -28,6 +29,9 @@ class Accepted(msgspec.Struct, frozen=True, gc=False):
     event: events.Event
     topic: str
 
+
+Clocked = tuple[str, Progress]
+"""A shard's progress in one batch, keyed by shard (see ``flows._clock``)."""
 
 Keyed = tuple[str, list[Accepted]]
 """The accepted events of one state key in one batch, in order: a customer's, or one
@@ -101,12 +105,14 @@ class Decoder:
             return Rejected(record, "internal_error", f"{type(error).__name__}: {error}")
         return Accepted(event, topic)
 
-    def batch(self, records: list[Record]) -> list[Keyed | Rejected]:
-        """Decode a batch: the rejected records, then the accepted events grouped by
-        customer (and catalogue events by product), each group in arrival order."""
-        out: list[Keyed | Rejected] = []
+    def batch(self, records: list[Record]) -> list[Keyed | Rejected | Clocked]:
+        """Decode a batch: the rejected records, the accepted events grouped by customer
+        (and catalogue events by product), each group in arrival order, and for each
+        shard of the customer topics its ``Progress`` (latest event time, purchases)."""
+        out: list[Keyed | Rejected | Clocked] = []
         customers: dict[str, list[Accepted]] = {}
         products: dict[str, list[Accepted]] = {}
+        shards: dict[int, tuple[list[float], list[tuple[str, float]]]] = {}
         for record in records:
             decoded = self(record)
             if type(decoded) is Rejected:
@@ -121,10 +127,21 @@ class Decoder:
                     customers[key] = [decoded]
                 else:
                     group.append(decoded)
+                shard = shards.get(record.partition)
+                if shard is None:
+                    shard = shards[record.partition] = ([], [])
+                t = event.timestamp.timestamp()
+                shard[0].append(t)
+                if type(event) is events.OrderCompleted:
+                    shard[1].append((key, t))
                 continue
             # The contract: only catalogue events are about no customer.
             product = event.properties.product_id  # type: ignore[union-attr]
             products.setdefault(product, []).append(decoded)
         out += customers.items()
         out += products.items()
+        out += (
+            (shard_key(partition), Progress(max(times), purchases))
+            for partition, (times, purchases) in shards.items()
+        )
         return out

@@ -17,12 +17,17 @@ from feature_store import (
     KeyLayout,
     Write,
 )
+from flows._model import ChurnScore
 from flows._state import ItemOut, ProfileOut
 from flows.metrics import FlowMetrics
+from flows.profile._format import iso
 
 __all__ = ["FeatureSink"]
 
-Update = tuple[str, ProfileOut | ItemOut]
+Update = tuple[str, ProfileOut | ItemOut | ChurnScore]
+
+CHURN_GUARD = "_churn_at"
+"""The customer hash field guarding the churn score: its event time in milliseconds."""
 
 
 class _Partition(StatelessSinkPartition[Update]):
@@ -43,8 +48,14 @@ class _Partition(StatelessSinkPartition[Update]):
         # updates in this batch (a customer update carries only its changed groups).
         items_out: dict[str, ItemOut] = {}
         customers: dict[str, tuple[int, dict[str, str] | None]] = {}
+        scores: dict[str, ChurnScore] = {}
         times: list[float] = []
         for key, out in items:
+            if type(out) is ChurnScore:
+                if key not in scores or scores[key].at <= out.at:
+                    scores[key] = out
+                continue
+            assert not isinstance(out, ChurnScore)  # noqa: S101 - for the type checker
             times += out.event_times
             if type(out) is ItemOut:
                 if key not in items_out or items_out[key].seq <= out.seq:
@@ -63,6 +74,10 @@ class _Partition(StatelessSinkPartition[Update]):
         ]
         writes += [
             ItemWrite(key, out.fields, out.seq, out.popularity) for key, out in items_out.items()
+        ]
+        writes += [
+            CustomerWrite(key, _score_fields(score), round(score.at * 1000), CHURN_GUARD)
+            for key, score in scores.items()
         ]
         self._write(writes)
         written_at = self._clock()
@@ -95,6 +110,14 @@ class _Partition(StatelessSinkPartition[Update]):
 
     def close(self) -> None:
         self._store.close()
+
+
+def _score_fields(score: ChurnScore) -> dict[str, str]:
+    text = (
+        f'{{"churn_model_version":"{score.version}",'
+        f'"churn_probability":"{score.probability:.4f}","churn_scored_at":"{iso(score.at)}"}}'
+    )
+    return {"churn_score": text}
 
 
 class FeatureSink(DynamicSink[Update]):

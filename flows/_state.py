@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import pickle
 from collections.abc import Callable, Iterable
 from typing import Final, TypeVar
@@ -12,12 +13,26 @@ from bytewax.operators import StatefulBatchLogic
 
 import events
 from feature_store import PopularityCount, PopularityKind, PopularityResolution
-from flows._decode import Accepted, Keyed, Rejected
+from flows._clock import Progress, Tick
+from flows._decode import Accepted, Clocked, Keyed, Rejected
 from flows.metrics import FlowMetrics
-from flows.profile import CustomerProfile, ItemState, Signal, SignalKind, item_signals
+from flows.profile import (
+    CustomerProfile,
+    ItemState,
+    Signal,
+    SignalKind,
+    churn_features,
+    item_signals,
+)
 from flows.settings import FlowSettings
 
-__all__ = ["CustomerLogic", "ItemLogic", "ItemOut", "ProfileOut"]
+__all__ = ["CustomerLogic", "ItemLogic", "ItemOut", "Learn", "ProfileOut", "ScoreRequest"]
+
+MODEL_KEY: Final = "churn-model"
+"""The one key of the churn model step (see ``flows._model``)."""
+
+Message = tuple[str, "Learn | ScoreRequest"]
+"""A customer and what the churn model should do for them."""
 
 Touched = tuple[SignalKind, int, int, str | None]
 """A popularity signal's kind, hour bucket, day bucket and category."""
@@ -29,6 +44,23 @@ _SIGNALLING: Final = frozenset({events.ProductViewed, events.OrderCompleted})
 """The event types ``item_signals`` turns into popularity signals."""
 
 
+class Learn(msgspec.Struct, frozen=True, gc=False):
+    """A labelled churn example for the model (made at ``made_at``, labelled at
+    ``resolved_at``)."""
+
+    features: dict[str, float]
+    churned: bool
+    made_at: float
+    resolved_at: float
+
+
+class ScoreRequest(msgspec.Struct, frozen=True, gc=False):
+    """Score a customer's churn as of event time ``at``."""
+
+    at: float
+    features: dict[str, float]
+
+
 class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     """A customer's features after one batch of their events (key: the customer)."""
 
@@ -36,6 +68,8 @@ class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     seq: int
     event_times: list[float]
     signals: list[Signal]
+    learned: list[Learn] = []
+    score: ScoreRequest | None = None
 
 
 class ItemOut(msgspec.Struct, frozen=True, gc=False):
@@ -50,7 +84,7 @@ class ItemOut(msgspec.Struct, frozen=True, gc=False):
 State = TypeVar("State", CustomerProfile, ItemState)
 
 
-class CustomerLogic(StatefulBatchLogic[list[Accepted], ProfileOut, bytes | CustomerProfile]):
+class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes | CustomerProfile]):
     """Fold a batch of one customer's events into their profile; emit one update.
 
     With recovery the snapshot is the pickled profile: immutable, as Bytewax requires,
@@ -59,10 +93,13 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted], ProfileOut, bytes | Custo
     is: copying thousands of profiles at each epoch's end stalled the flow.
     """
 
-    def __init__(self, profile: CustomerProfile, metrics: FlowMetrics, *, copy: bool) -> None:
+    def __init__(
+        self, profile: CustomerProfile, metrics: FlowMetrics, *, copy: bool, score: bool
+    ) -> None:
         self._profile = profile
         self._metrics = metrics
         self._copy = copy
+        self._score = score
 
     @classmethod
     def builder(
@@ -73,43 +110,77 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted], ProfileOut, bytes | Custo
         def build(resume: bytes | CustomerProfile | None) -> CustomerLogic:
             if resume is None:
                 profile = CustomerProfile(
-                    lateness=settings.allowed_lateness, dedupe_horizon=settings.dedupe_horizon
+                    lateness=settings.allowed_lateness,
+                    dedupe_horizon=settings.dedupe_horizon,
+                    churn_horizon_days=settings.churn_horizon_days,
                 )
             else:
                 profile = _restore(resume)
-            return cls(profile, metrics, copy=settings.recovery)
+            return cls(profile, metrics, copy=settings.recovery, score=settings.intelligence)
 
         return build
 
-    def on_batch(self, values: list[list[Accepted]]) -> tuple[Iterable[ProfileOut], bool]:
+    def on_batch(self, values: list[list[Accepted] | Tick]) -> tuple[Iterable[ProfileOut], bool]:
         profile = self._profile
-        times: list[float] = []
-        signals: list[Signal] = []
-        outcomes: dict[tuple[str, str, str], int] = {}
-        for accepted in itertools.chain.from_iterable(values):
-            event = accepted.event
-            if profile.erased:
-                outcome = "ignored_erased"
-            else:
-                t = profile.fold(event)
-                if t is None:
-                    outcome = "duplicate"
-                else:
-                    outcome = "applied"
-                    times.append(t)
-                    if type(event) in _SIGNALLING:
-                        signals += item_signals(event)
-            key = (accepted.topic, _NAMES[type(event)], outcome)
-            outcomes[key] = outcomes.get(key, 0) + 1
-        count_outcomes(self._metrics, outcomes)
-        if not times:
+        times, signals, ticks = self._fold(values)
+        # Events first, then the ticks the watermark passed: a tick reads the profile as
+        # of its own time, and its labels depend on event times only (see ChurnTracker).
+        changed = False
+        for tick in ticks:
+            changed |= profile.churn_tick(tick.at, tick.window)
+        if not times and not ticks:
             return ((), StatefulBatchLogic.RETAIN)
         if profile.erased:
+            if not times:
+                return ((), StatefulBatchLogic.RETAIN)
             # The signals of events before the deletion still count: popularity is an
             # anonymous aggregate, and dropping them would depend on batch boundaries.
             return ([ProfileOut(None, profile.seq, times, signals)], StatefulBatchLogic.RETAIN)
-        out = ProfileOut(profile.changed_features(), profile.seq, times, signals)
+        learned = [
+            Learn(dict(r.example.features), r.churned, r.example.at, r.resolved_at)
+            for r in profile.take_learned()
+        ]
+        score = None
+        if self._score and profile.has_purchased:
+            # One score per customer per batch, as of the latest event or tick: scores in
+            # between would be overwritten before anyone read them.
+            at = max(max(times, default=-math.inf), max((k.at for k in ticks), default=-math.inf))
+            score = ScoreRequest(at, churn_features(profile, at))
+        if not times and not changed and not learned and score is None:
+            return ((), StatefulBatchLogic.RETAIN)
+        out = ProfileOut(profile.changed_features(), profile.seq, times, signals, learned, score)
         return ([out], StatefulBatchLogic.RETAIN)
+
+    def _fold(
+        self, values: list[list[Accepted] | Tick]
+    ) -> tuple[list[float], list[Signal], list[Tick]]:
+        """Fold the batch's events; return their times, their signals and the ticks."""
+        profile = self._profile
+        times: list[float] = []
+        signals: list[Signal] = []
+        ticks: list[Tick] = []
+        outcomes: dict[tuple[str, str, str], int] = {}
+        for value in values:
+            if type(value) is Tick:
+                ticks.append(value)
+                continue
+            for accepted in value:  # type: ignore[union-attr]
+                event = accepted.event
+                if profile.erased:
+                    outcome = "ignored_erased"
+                else:
+                    t = profile.fold(event)
+                    if t is None:
+                        outcome = "duplicate"
+                    else:
+                        outcome = "applied"
+                        times.append(t)
+                        if type(event) in _SIGNALLING:
+                            signals += item_signals(event)
+                key = (accepted.topic, _NAMES[type(event)], outcome)
+                outcomes[key] = outcomes.get(key, 0) + 1
+        count_outcomes(self._metrics, outcomes)
+        return times, signals, ticks
 
     def snapshot(self) -> bytes | CustomerProfile:
         return _snapshot(self._profile, copy=self._copy)
@@ -207,9 +278,25 @@ def count_outcomes(metrics: FlowMetrics, outcomes: dict[tuple[str, str, str], in
         metrics.events.labels(topic, name, outcome).inc(n)
 
 
-def is_accepted(item: Keyed | Rejected) -> bool:
+def is_accepted(item: Keyed | Clocked | Rejected) -> bool:
     """Whether a decoded item is a key's accepted events (else it goes to the dead letters)."""
     return type(item) is tuple
+
+
+def is_progress(item: Keyed | Clocked) -> bool:
+    """Whether a decoded item is a shard's progress (else a key's events)."""
+    return type(item[1]) is Progress
+
+
+def churn_messages(updates: list[tuple[str, ProfileOut]]) -> list[tuple[str, Message]]:
+    """The churn model's inputs in a batch of customer updates: labelled examples and
+    score requests, all to the model's one key."""
+    out: list[tuple[str, Message]] = []
+    for customer, update in updates:
+        out += ((MODEL_KEY, (customer, learn)) for learn in update.learned)
+        if update.score is not None:
+            out.append((MODEL_KEY, (customer, update.score)))
+    return out
 
 
 def is_customer_events(item: Keyed) -> bool:

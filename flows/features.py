@@ -2,14 +2,20 @@
 
     read_kafka → decode_event → split_rejected ─▶ to_dlq_message → write_dlq
                                      │ accepted, grouped by customer (or product)
-                               split_catalog
-                  customer events │        │ catalogue events
+                               split_progress ─▶ track_time (event-time clock per shard)
+                                     │                  │ ticks
+                               split_catalog            │
+                  customer events │        │ catalogue  │
+                      merge_ticks ◀────────┼────────────┘
                    update_profile ┤        │
                                   ├─ route_signals ─▶ merge_item_inputs → update_item
-                                  ▼                                          ▼
-                               merge_updates ◀───────────────────────────────┘
+                                  ├─ route_churn ─▶ update_churn_model (one model) ─┐
+                                  ▼                                          ▼       │
+                               merge_updates ◀───────────────────────────────┴───────┘
                                   ▼
                             write_features (Redis)
+
+With ``SHOPKEEPER_INTELLIGENCE=false`` the clocks and the churn model are left out.
 
 Run it with ``shopkeeper flow run`` or directly::
 
@@ -26,7 +32,7 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from typing import Any
+from typing import Any, TypeVar
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
@@ -35,21 +41,32 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 import events
+from flows._clock import ClockLogic
 from flows._decode import Decoder, Rejected
 from flows._gc import tune_collector
+from flows._model import ModelLogic
 from flows._sink import FeatureSink, Update
 from flows._source import KafkaInput, Record
 from flows._state import (
     CustomerLogic,
     ItemLogic,
+    churn_messages,
     is_accepted,
     is_customer_events,
+    is_progress,
     signals_by_product,
 )
 from flows.metrics import FlowMetrics
 from flows.settings import FlowSettings
 
 __all__ = ["build_flow", "flow", "kafka_flow"]
+
+_V = TypeVar("_V")
+
+
+def _rekeyed(outputs: list[tuple[str, tuple[str, _V]]]) -> list[tuple[str, _V]]:
+    """A one-key step's outputs, each already keyed by its customer: drop the step's key."""
+    return [keyed for _, keyed in outputs]
 
 
 def build_flow(
@@ -80,14 +97,38 @@ def build_flow(
     op.output("write_dlq", op.map("to_dlq_message", rejected, Rejected.to_message), dlq)
 
     accepted: Any = split.trues
-    by_kind = op.branch("split_catalog", accepted, is_customer_events)
+    by_clock = op.branch("split_progress", accepted, is_progress)
+    keyed: Any = by_clock.falses
+    by_kind = op.branch("split_catalog", keyed, is_customer_events)
+    customer_inputs: Any = by_kind.trues
+    if settings.intelligence:
+        clock = ClockLogic.builder(
+            lateness=settings.allowed_lateness.total_seconds(),
+            horizon_days=settings.churn_horizon_days,
+            copy=settings.recovery,
+        )
+        clocks = op.stateful_batch("track_time", by_clock.trues, clock)
+        ticks = op.flat_map_batch("key_ticks_by_customer", clocks, _rekeyed)
+        customer_inputs = op.merge("merge_ticks", by_kind.trues, ticks)
     profiles = op.stateful_batch(
-        "update_profile", by_kind.trues, CustomerLogic.builder(settings, metrics)
+        "update_profile", customer_inputs, CustomerLogic.builder(settings, metrics)
     )
     signals = op.flat_map_batch("route_signals", profiles, signals_by_product)
     item_inputs: Any = op.merge("merge_item_inputs", by_kind.falses, signals)
     items = op.stateful_batch("update_item", item_inputs, ItemLogic.builder(settings, metrics))
-    updates: Any = op.merge("merge_updates", profiles, items)
+    outputs: list[Any] = [profiles, items]
+    if settings.intelligence:
+        model = ModelLogic.builder(
+            metrics,
+            kind=settings.churn_model,
+            checkpoints=settings.churn_checkpoint_dir,
+            every=settings.churn_checkpoint_every,
+            copy=settings.recovery,
+        )
+        messages = op.flat_map_batch("route_churn", profiles, churn_messages)
+        scored = op.stateful_batch("update_churn_model", messages, model)
+        outputs.append(op.flat_map_batch("key_scores_by_customer", scored, _rekeyed))
+    updates: Any = op.merge("merge_updates", *outputs)
     op.output("write_features", updates, features)
     return flow
 

@@ -73,3 +73,37 @@ class FlowMetrics:
             ["kind", "outcome"],
             registry=registry,
         )
+        self.churn_labels = Counter(
+            "shopkeeper_churn_labels_total",
+            "Churn examples labelled, by label (churned: no purchase within the horizon).",
+            ["label"],
+            registry=registry,
+        )
+        self.churn_scores = Counter(
+            "shopkeeper_churn_scores_total",
+            "Churn probabilities computed (one per customer per batch, and per rescoring).",
+            registry=registry,
+        )
+        self.churn_health = Gauge(
+            "shopkeeper_churn_model_health",
+            "Prequential health of the online churn model: roc_auc and calibration over "
+            "the latest 50,000 examples, log_loss and brier over all.",
+            ["metric"],
+            registry=registry,
+        )
+        self.churn_calibration = Gauge(
+            "shopkeeper_churn_model_calibration_ratio",
+            "Observed churn rate by decile of predicted probability (latest 50,000 examples).",
+            ["decile"],
+            registry=registry,
+        )
+        self.churn_examples = Gauge(
+            "shopkeeper_churn_model_examples",
+            "Examples the churn model has learned: its version.",
+            registry=registry,
+        )
+        self.churn_checkpoints = Counter(
+            "shopkeeper_churn_model_checkpoints_total",
+            "Versioned churn model checkpoints written.",
+            registry=registry,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,29 @@ class FlowSettings(BaseSettings):
         ge=0,
         validation_alias="BYTEWAX_PROCESS_ID",
         description="This process's index in a cluster (set by `bytewax.run -i`).",
+    )
+    intelligence: bool = Field(
+        default=True,
+        description="Run customer intelligence beside the features: event-time clocks, "
+        "churn labels and the online churn model; false runs the features only.",
+    )
+    churn_horizon_days: float = Field(
+        default=60,
+        gt=0,
+        description="A customer has churned when no purchase follows one within this many days.",
+    )
+    churn_model: str = Field(
+        default="logistic",
+        description="The online churn learner: `logistic` (StandardScaler + "
+        "LogisticRegression) or `hoeffding_tree`.",
+    )
+    churn_checkpoint_dir: Path | None = Field(
+        default=None,
+        description="Where the churn model's versioned checkpoints go (and the newest is "
+        "loaded from at start, so a restart continues learning); unset: none.",
+    )
+    churn_checkpoint_every: int = Field(
+        default=10_000, ge=1, description="Labelled examples between two churn checkpoints."
     )
     redis_retry_s: float = Field(
         default=30.0,

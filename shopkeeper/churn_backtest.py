@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 import events
-from flows.profile import CHURN_FEATURES, ChurnTracker, CustomerProfile, Example, churn_features
+from flows.profile import CHURN_FEATURES, RESCORE_AFTER_DAYS, CustomerProfile, Resolved
 from models.churn import (
     BatchLogistic,
     ChurnModel,
@@ -66,11 +66,16 @@ class BacktestResult:
 
 
 class Backtest:
-    """Replay events in time order through profiles, churn windows and one model.
+    """Replay events in time order through profiles, their churn windows and one model.
+
+    The same event-time rule as the flow's shard clocks: each purchase schedules its
+    ticks (the purchase itself, rescoring after days of silence, the label deadline), and
+    a tick fires once the watermark (latest event time minus the allowed lateness) passes
+    it. Each example is scored when it is made, by the model as it is then.
 
     Args:
         horizon_days: Churn horizon ``H``.
-        lateness: Allowed lateness: the watermark is the latest event time minus it.
+        lateness: Allowed lateness.
         model: The learner (default: a new ``logistic`` model).
     """
 
@@ -82,84 +87,68 @@ class Backtest:
         model: ChurnModel | None = None,
     ) -> None:
         self._horizon_days = horizon_days
+        self._offsets = [0.0] + [d * _DAY for d in RESCORE_AFTER_DAYS] + [horizon_days * _DAY]
         self._lateness = lateness.total_seconds()
         self.model = model or ChurnModel.create()
         self.prequential = Prequential()
         self._profiles: dict[str, CustomerProfile] = {}
-        self._trackers: dict[str, ChurnTracker] = {}
         self._due: list[tuple[float, str, float]] = []  # (time, customer, window's purchase)
         self._rows: list[_Row] = []
-        self._watermark = -np.inf
         self._latest = -np.inf
         self.scored = 0
 
     def run(self, stream: Iterable[events.Event]) -> None:
-        """Apply events (in time order) and the rescoring and deadlines they imply."""
+        """Apply events (in time order) and the ticks they imply."""
         for event in stream:
             t = event.timestamp.timestamp()
             if t > self._latest:
                 self._latest = t
                 self._advance(t - self._lateness)
-            self._apply(event)
+            self._apply(event, t)
 
     def finish(self) -> None:
-        """Resolve what the end of the data decides (windows past their deadline)."""
+        """Fire what the end of the data decides (the watermark reaches the last event)."""
         self._advance(self._latest)
 
     def rows(self) -> list[_Row]:
         """Every resolved example so far."""
         return self._rows
 
-    def _apply(self, event: events.Event) -> None:
+    def _apply(self, event: events.Event, t: float) -> None:
         customer = event.customer_key
         if customer is None:
             return
         profile = self._profiles.get(customer)
         if profile is None:
-            profile = self._profiles[customer] = CustomerProfile()
-        t = profile.fold(event)
-        if t is None or type(event) is not events.OrderCompleted:
-            return
-        tracker = self._trackers.get(customer)
-        if tracker is None:
-            tracker = self._trackers[customer] = ChurnTracker(horizon_days=self._horizon_days)
-        opened = tracker.purchase(t)
-        self._learn(opened)
-        if tracker.last_purchase != t:
-            return  # a late purchase: it opens no window
-        self._score(profile, tracker, t)
-        for due in tracker.due():
-            heapq.heappush(self._due, (due, customer, t))
+            profile = self._profiles[customer] = CustomerProfile(
+                churn_horizon_days=self._horizon_days
+            )
+        profile.fold(event)
+        if type(event) is events.OrderCompleted:
+            for offset in self._offsets:
+                heapq.heappush(self._due, (t + offset, customer, t))
 
     def _advance(self, watermark: float) -> None:
-        self._watermark = watermark
         due = self._due
         while due and due[0][0] <= watermark:
             at, customer, window = heapq.heappop(due)
-            tracker = self._trackers[customer]
-            if tracker.last_purchase != window:
-                continue  # a later purchase closed that window
-            if at == tracker.deadline:
-                self._learn(tracker.expire(at))
-            else:
-                self._score(self._profiles[customer], tracker, at)
+            profile = self._profiles[customer]
+            profile.churn_tick(at, window, self._score)
+            self._learn(profile.take_learned())
 
-    def _score(self, profile: CustomerProfile, tracker: ChurnTracker, t: float) -> None:
-        x = churn_features(profile, t)
-        p = self.model.predict_proba_one(x)
-        tracker.add(Example(t, x, p, self.model.version))
+    def _score(self, x: dict[str, float]) -> tuple[float, str]:
         self.scored += 1
+        return self.model.predict_proba_one(x), self.model.version
 
-    def _learn(self, resolved: Iterable[Any]) -> None:
+    def _learn(self, resolved: Iterable[Resolved]) -> None:
         for r in resolved:
             example = r.example
             self.prequential.update(r.churned, example.predicted)
             self.model.learn_one(example.features, r.churned)
-            self._rows.append(
-                _Row(
-                    example.at, r.resolved_at, dict(example.features), r.churned, example.predicted
-                )
+            row = _Row(
+                example.at, r.resolved_at, dict(example.features), r.churned, example.predicted
             )
+            self._rows.append(row)
 
     @property
     def customers(self) -> int:

@@ -64,29 +64,34 @@ def prepare(infra: Endpoints, namespace: str) -> None:
 
 def send(infra: Endpoints, namespace: str, items: Iterable[Item]) -> int:
     """Produce items in order; return how many. Fails if the broker did not keep them all."""
+    topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
+    kept, _ = retained(infra.kafka_bootstrap, topics)
     summary = produce(items, bootstrap=infra.kafka_bootstrap, namespace=namespace, progress=False)
     assert summary.delivery_errors == 0
-    topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
-    assert retained(infra.kafka_bootstrap, topics) == (summary.total, 0)
+    assert retained(infra.kafka_bootstrap, topics) == (kept + summary.total, 0)
     return summary.total
 
 
-def settings(infra: Endpoints, namespace: str, *, tail: bool = False) -> FlowSettings:
+def settings(
+    infra: Endpoints, namespace: str, *, tail: bool = False, **overrides: Any
+) -> FlowSettings:
     """Flow settings for this test's namespace."""
     return FlowSettings(
         kafka_bootstrap=infra.kafka_bootstrap,
         redis_url=infra.redis_url,
         namespace=namespace,
         tail=tail,
+        **overrides,
     )
 
 
-def run_to_end(infra: Endpoints, namespace: str) -> CollectorRegistry:
+def run_to_end(infra: Endpoints, namespace: str, **overrides: Any) -> CollectorRegistry:
     """Run the real flow in this process until the end of every partition."""
     from bytewax.testing import run_main
 
     registry = CollectorRegistry()
-    run_main(kafka_flow(settings(infra, namespace), FlowMetrics(registry)))  # type: ignore[no-untyped-call]
+    flow = kafka_flow(settings(infra, namespace, **overrides), FlowMetrics(registry))
+    run_main(flow)  # type: ignore[no-untyped-call]
     return registry
 
 
@@ -123,10 +128,16 @@ def customer_ids(items: Iterable[Item]) -> list[str]:
     )
 
 
+MODEL_FIELDS = ("churn_probability", "churn_model_version")
+"""What the one churn model wrote: it learns batches in arrival order, which differs
+between runs, so these vary in the last digits; the labels and times do not."""
+
+
 def snapshot_features(
     infra: Endpoints, namespace: str, customers: list[str]
 ) -> dict[str, dict[str, str] | None]:
-    """Every customer's and item's stored features, for comparing two runs."""
+    """Every customer's and item's stored features, for comparing two runs (without the
+    model's own outputs, ``MODEL_FIELDS``, which ``model_outputs`` returns)."""
     import redis
 
     from feature_store import FeatureStore, KeyLayout
@@ -139,4 +150,24 @@ def snapshot_features(
     products = sorted(store.product_ids())
     found |= dict(zip((f"i:{p}" for p in products), store.items(products), strict=True))
     client.close()
+    for features in found.values():
+        for name in MODEL_FIELDS:
+            if features is not None:
+                features.pop(name, None)
     return found
+
+
+def model_outputs(infra: Endpoints, namespace: str, customers: list[str]) -> dict[str, float]:
+    """Each scored customer's churn probability."""
+    import redis
+
+    from feature_store import FeatureStore, KeyLayout
+
+    client = redis.Redis.from_url(infra.redis_url)
+    stored = FeatureStore(client, KeyLayout(namespace)).customers(customers)
+    client.close()
+    return {
+        c: float(f["churn_probability"])
+        for c, f in zip(customers, stored, strict=True)
+        if f is not None and "churn_probability" in f
+    }

@@ -133,18 +133,39 @@ def store(infra: Endpoints, story_run: tuple[str, object]) -> FeatureStore:
     return FeatureStore(redis.Redis.from_url(infra.redis_url), KeyLayout(story_run[0]))
 
 
+SCORE_FIELDS = ("churn_probability", "churn_model_version", "churn_scored_at", "_churn_at")
+
+
 def test_features_equal_the_profile_of_the_distinct_events(store: FeatureStore) -> None:
     _, distinct = _story()
     expected = CustomerProfile()
     for e in distinct:
         expected.apply(e)
-    assert store.customer("c-alice") == expected.features()
+    # The watermark (her last event minus the hour of lateness) passed her order, so the
+    # shard clock ticked it: her churn window is open.
+    ordered = (T0 + 10 * MIN).timestamp()
+    assert expected.churn_tick(ordered, ordered)
+    stored = store.customer("c-alice")
+    assert stored is not None
+    score = {name: stored.pop(name) for name in SCORE_FIELDS}
+    assert stored == expected.features()
+    # Scored once, as of her latest event, by the model that has learned nothing yet.
+    last = T0 + 3 * DAY
+    assert score == {
+        "churn_probability": "0.5000",
+        "churn_model_version": "logistic-0",
+        "churn_scored_at": "2025-03-06T09:00:00Z",
+        "_churn_at": str(round(last.timestamp() * 1000)),
+    }
+    assert stored["churn_deadline"] == "2025-05-02T09:10:00Z"
+    assert (stored["churn_windows"], stored["churn_windows_churned"]) == ("0", "0")
 
 
 def test_every_feature_of_the_story(store: FeatureStore) -> None:
     alice = store.customer("c-alice")
     assert alice is not None
-    assert alice["_seq"] == "9"  # nine distinct valid events; two duplicates dropped
+    # Nine distinct valid events (two duplicates dropped), and the tick of her order.
+    assert alice["_seq"] == "10"
     assert alice["first_seen"] == "2025-03-03T09:00:00Z"
     assert alice["last_seen"] == "2025-03-06T09:00:00Z"
     assert alice["last_purchase_at"] == "2025-03-03T09:10:00Z"

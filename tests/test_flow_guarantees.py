@@ -21,7 +21,14 @@ from shopkeeper.embedded import Endpoints
 from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
 from shopkeeper.generator import GeneratorConfig, Item, Malformed, World
 from shopkeeper.produce import produce
-from tests.flowkit import customer_ids, prepare, read_topic, send, snapshot_features
+from tests.flowkit import (
+    customer_ids,
+    model_outputs,
+    prepare,
+    read_topic,
+    send,
+    snapshot_features,
+)
 
 START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
 
@@ -61,7 +68,16 @@ def test_one_and_two_processes_give_identical_features(infra: Endpoints, unique:
     erased = {e.customer_key for e in items if isinstance(e, events.DeletionRequested)}
     assert len(one) > 400
     assert {k for k, v in one.items() if v is None} == {f"c:{c}" for c in erased}
-    assert one == two
+    assert one == two  # churn windows and labels included
+    labelled = sum(int(v.get("churn_windows", "0")) for v in one.values() if v)
+    assert labelled > 100  # (60 days: a window is labelled by the next purchase only)
+    # One model scored the same customers in both runs (probabilities differ slightly:
+    # the model learns batches in arrival order).
+    scores_one = model_outputs(infra, f"one{unique}", customers)
+    scores_two = model_outputs(infra, f"two{unique}", customers)
+    assert scores_one.keys() == scores_two.keys()
+    assert len(scores_one) > 100
+    assert all(0 < p < 1 for p in [*scores_one.values(), *scores_two.values()])
 
 
 @pytest.mark.slow

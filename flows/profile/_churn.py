@@ -61,12 +61,27 @@ class ChurnTracker:
         [(True, 70.0)]
     """
 
-    __slots__ = ("_horizon", "_last_purchase", "_pending")
+    __slots__ = (
+        "_closed", "_horizon", "_last_purchase", "_last_tick", "_pending", "churned", "resolved",
+    )  # fmt: skip
 
     def __init__(self, *, horizon_days: float = 60) -> None:
         self._horizon = horizon_days * _DAY
         self._last_purchase = -math.inf
         self._pending: list[Example] = []
+        # The last closed window: (its purchase, churned, when it resolved).
+        self._closed: tuple[float, bool, float] | None = None
+        self.resolved = 0  # windows labelled
+        self.churned = 0  # of which churned
+        self._last_tick = (-math.inf, -math.inf)  # (at, window) of the latest tick taken
+
+    def take_tick(self, at: float, window: float) -> bool:
+        """Whether a tick is new: ticks come in time order, so one not after the latest
+        taken is a repeat (or too late to change anything)."""
+        if (at, window) <= self._last_tick:
+            return False
+        self._last_tick = (at, window)
+        return True
 
     @property
     def last_purchase(self) -> float | None:
@@ -92,29 +107,58 @@ class ChurnTracker:
         if t <= self._last_purchase:
             return []
         resolved: list[Resolved] = []
-        if self._pending:
+        if self._last_purchase != -math.inf and not self.is_closed:
             churned = t - self._last_purchase > self._horizon
             at = self._last_purchase + self._horizon if churned else t
-            resolved = [Resolved(e, churned, at) for e in self._pending]
-            self._pending = []
+            resolved = self._close(churned, at)
         self._last_purchase = t
         return resolved
+
+    def _close(self, churned: bool, at: float) -> list[Resolved]:
+        resolved = [Resolved(e, churned, at) for e in self._pending]
+        self._pending = []
+        self._closed = (self._last_purchase, churned, at)
+        self.resolved += 1
+        self.churned += churned
+        return resolved
+
+    def rescore(self, window: float, example: Example) -> list[Resolved]:
+        """A score of window ``window`` (its purchase time) at ``example.at``.
+
+        Kept for the open window; for the window just closed by a later purchase (a tick
+        that arrived after it, as happens live) labelled at once, as it would have been
+        had the tick come first; otherwise (older windows, after the deadline) ignored.
+        So the examples are the same whatever the arrival order.
+        """
+        if window == self._last_purchase:
+            if self._closed is None or self._closed[0] != window:
+                self.add(example)
+            elif example.at < self._closed[2]:  # already expired, tick late
+                return [Resolved(example, self._closed[1], self._closed[2])]
+            return []
+        closed = self._closed
+        if closed is not None and closed[0] == window and example.at < closed[2]:
+            return [Resolved(example, closed[1], closed[2])]
+        return []
 
     def add(self, example: Example) -> None:
         """Keep a scored moment of the open window (ignored when no purchase opened one,
         or when it is after the deadline, where its label is already decided)."""
         deadline = self.deadline
-        if deadline is not None and example.at < deadline:
+        if deadline is not None and example.at < deadline and not self.is_closed:
             self._pending.append(example)
 
     def expire(self, watermark: float) -> list[Resolved]:
         """Resolve the open window as churned if event time has passed its deadline."""
         deadline = self.deadline
-        if deadline is None or watermark < deadline or not self._pending:
+        if deadline is None or watermark < deadline or self.is_closed:
             return []
-        resolved = [Resolved(e, True, deadline) for e in self._pending]
-        self._pending = []
-        return resolved
+        return self._close(True, deadline)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the latest window is labelled already (churned; a purchase opens one)."""
+        return self._closed is not None and self._closed[0] == self._last_purchase
 
     def due(self) -> list[float]:
         """The event times at which this customer needs attention, in order: rescoring
@@ -124,8 +168,14 @@ class ChurnTracker:
             return []
         return [last + d * _DAY for d in RESCORE_AFTER_DAYS] + [last + self._horizon]
 
-    def __getstate__(self) -> tuple[float, float, list[Example]]:
-        return (self._horizon, self._last_purchase, self._pending)
+    def __getstate__(self) -> tuple[object, ...]:
+        return (
+            self._horizon, self._last_purchase, self._pending, self._closed, self.resolved,
+            self.churned, self._last_tick,
+        )  # fmt: skip
 
-    def __setstate__(self, state: tuple[float, float, list[Example]]) -> None:
-        self._horizon, self._last_purchase, self._pending = state
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (
+            self._horizon, self._last_purchase, self._pending, self._closed, self.resolved,
+            self.churned, self._last_tick,
+        ) = state  # type: ignore[assignment]  # fmt: skip

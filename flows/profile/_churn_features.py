@@ -40,21 +40,34 @@ CHURN_FEATURES: Final = (
 def churn_features(p: CustomerProfile, t: float) -> dict[str, float]:
     """Return the churn model's features of profile ``p`` as read at event time ``t``.
 
-    Everything is relative to ``t``, not to the latest event, so a silent customer's
-    features age as time passes (``recency_days`` grows, ``views_7d`` falls to 0).
-    ``purchase_gap_days`` is the customer's mean time between orders over the year, and
-    ``overdue_ratio`` the current gap over it: the strongest signal of a lapse.
+    Everything is as of ``t``, not of the latest event: a silent customer's features age
+    as time passes (``recency_days`` grows, ``views_7d`` falls to 0), and orders after
+    ``t`` (folded already when a score arrives late) are left out. ``purchase_gap_days``
+    is the customer's mean time between orders over the year, and ``overdue_ratio`` the
+    current gap over it: the strongest signal of a lapse.
     """
     now = dt.datetime.fromtimestamp(t, dt.UTC)
     first = p._first if p._first != NEVER else t
-    last_purchase = p._last_purchase if p._last_purchase != NEVER else first
-    recency = max(t - last_purchase, 0.0) / _DAY
     since = t - _YEAR
-    year = sorted(ts for ts, _ in p._orders.values() if since < ts <= t)
-    revenue_year = sum(units for ts, units in p._orders.values() if since < ts <= t)
+    year: list[float] = []
+    revenue_year = 0
+    after, revenue_after = 0, 0  # orders after t (all recent, so all in p._orders)
+    for ts, units in p._orders.values():
+        if ts > t:
+            after += 1
+            revenue_after += units
+        elif ts > since:
+            year.append(ts)
+            revenue_year += units
+    year.sort()
+    last_purchase = year[-1] if year else p._last_purchase if p._last_purchase <= t else NEVER
+    if last_purchase == NEVER:
+        last_purchase = first
+    recency = max(t - last_purchase, 0.0) / _DAY
     gap = (year[-1] - year[0]) / _DAY / (len(year) - 1) if len(year) > 1 else 0.0
     views = p._views.fold(now)
-    orders_total = p._orders_total
+    orders_total = p._orders_total - after
+    revenue_total = p._revenue - revenue_after
     open_tickets = sum(1 for _, _, is_open in p._tickets.values() if is_open)
     return {
         "recency_days": recency,
@@ -63,7 +76,7 @@ def churn_features(p: CustomerProfile, t: float) -> dict[str, float]:
         "orders_total": float(orders_total),
         "orders_365d": float(len(year)),
         "revenue_365d": revenue_year / MONEY_SCALE,
-        "aov": p._revenue / MONEY_SCALE / orders_total if orders_total else 0.0,
+        "aov": revenue_total / MONEY_SCALE / orders_total if orders_total > 0 else 0.0,
         "purchase_gap_days": gap,
         "overdue_ratio": recency / gap if gap > 0 else 0.0,
         "orders_30d": float(p._orders_win.fold(now)["30d"]),
@@ -71,7 +84,7 @@ def churn_features(p: CustomerProfile, t: float) -> dict[str, float]:
         "views_30d": float(views["30d"]),
         "adds_30d": float(p._adds.fold(now)["30d"]),
         "sessions_30d": float(p._session_win.fold(now)["30d"]),
-        "return_rate": p._refunded_orders / orders_total if orders_total else 0.0,
+        "return_rate": min(p._refunded_orders / orders_total, 1.0) if orders_total > 0 else 0.0,
         "open_tickets": float(open_tickets),
         "nps_detractor": 1.0 if p._nps is not None and p._nps[2] <= 6 else 0.0,
     }

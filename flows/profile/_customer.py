@@ -8,16 +8,20 @@ import math
 import sys
 from array import array
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Final
 
 import events
 from feature_store import BucketCounts
 from flows.profile._affinity import DecayedScores
 from flows.profile._cart import Cart
+from flows.profile._churn import ChurnTracker, Example, Resolved
+from flows.profile._churn_features import churn_features
 from flows.profile._features import (
     ACTIVITY,
     AFFINITY,
     CART,
+    CHURN,
     GROUPS,
     INTERACTIONS,
     ORDERS,
@@ -27,6 +31,14 @@ from flows.profile._format import NEVER, id_hash, iso, json_text
 from flows.profile._handlers import HANDLERS, YEAR
 
 __all__ = ["CustomerProfile"]
+
+
+def _example(
+    at: float, x: dict[str, float], score: Callable[[dict[str, float]], tuple[float, str]] | None
+) -> Example:
+    p, version = score(x) if score is not None else (math.nan, "")
+    return Example(at, x, p, version)
+
 
 _ALL_DIRTY: Final = [None] * len(GROUPS)
 
@@ -43,6 +55,7 @@ _STATE: Final = (
     "_session_win", "_orders", "_orders_oldest", "_orders_total", "_revenue",
     "_last_purchase", "_cart", "_categories", "_brands", "_recent", "_refunds", "_refunded",
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
+    "_churn",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
 _SESSIONS: Final = _STATE.index("_sessions")
@@ -112,6 +125,8 @@ class CustomerProfile:
         *_STATE,
         "_cache",
         "_group_text",
+        "_churn_horizon_days",
+        "_learned",
         "_log_last",
         "_log_text",
         "_o365",
@@ -127,7 +142,10 @@ class CustomerProfile:
         lateness: dt.timedelta = dt.timedelta(hours=1),
         dedupe_horizon: dt.timedelta = dt.timedelta(days=7),
         dedupe_max: int = 2_000,
+        churn_horizon_days: float = 60,
     ) -> None:
+        self._churn_horizon_days = churn_horizon_days
+        self._learned: list[Resolved] = []  # resolved churn examples not yet taken
         self._lateness = lateness.total_seconds()
         self._dedupe_horizon = dedupe_horizon.total_seconds()
         self._dedupe_max = dedupe_max
@@ -136,6 +154,7 @@ class CustomerProfile:
         self._reset()
 
     def _reset(self) -> None:
+        self._churn = ChurnTracker(horizon_days=self._churn_horizon_days)
         # message_id hash -> event time in whole seconds (packs into 12 bytes when pickled)
         self._seen: OrderedDict[int, int] = OrderedDict()
         self._first = math.inf
@@ -191,6 +210,11 @@ class CustomerProfile:
     def seq(self) -> int:
         """Events applied so far (monotonic): the sink's guard against older writes."""
         return self._seq
+
+    @property
+    def has_purchased(self) -> bool:
+        """Whether any ``Order Completed`` was folded (churn is scored from then on)."""
+        return self._last_purchase != NEVER
 
     @property
     def last_seen(self) -> dt.datetime | None:
@@ -294,6 +318,61 @@ class CustomerProfile:
         self._cache[group] = None
         gts = self._gts
         gts[group] = max(gts[group], t)
+
+    # -- churn windows ---------------------------------------------------------------------
+
+    @property
+    def churn(self) -> ChurnTracker:
+        """The churn window of this customer (labels on event time)."""
+        return self._churn
+
+    def churn_tick(
+        self,
+        at: float,
+        window: float,
+        score: Callable[[dict[str, float]], tuple[float, str]] | None = None,
+    ) -> bool:
+        """A due time of the purchase at ``window`` passed the watermark: at the purchase
+        itself, label the previous window and open this one; after days of silence,
+        score the customer again as of ``at``; at the deadline, label the window churned.
+
+        Purchases reach the churn window through these ticks, in event-time order once
+        the watermark has passed them, so late events change no label. Ticks come in
+        time order; a repeated one (a duplicate purchase event) changes nothing.
+
+        Args:
+            at: The due time (event time, epoch seconds).
+            window: The time of the purchase that opened the window.
+            score: Predict a churn probability and model version for the features of a new
+                example (a backtest's model); without it, examples carry NaN.
+
+        Returns:
+            Whether the features changed (``_seq`` then moves on).
+        """
+        churn = self._churn
+        if self._erased or not churn.take_tick(at, window):
+            return False
+        before = (churn.resolved, churn.deadline)
+        if at == window:
+            self._learned += churn.purchase(at)
+            if churn.last_purchase == at:
+                churn.add(_example(at, churn_features(self, at), score))
+        elif at >= window + self._churn_horizon_days * 86_400.0:
+            if churn.last_purchase == window:
+                self._learned += churn.expire(at)
+        else:
+            example = _example(at, churn_features(self, at), score)
+            self._learned += churn.rescore(window, example)
+        if (churn.resolved, churn.deadline) == before:
+            return False
+        self._seq += 1
+        self._touch(CHURN, at)
+        return True
+
+    def take_learned(self) -> list[Resolved]:
+        """The churn examples labelled since the last call."""
+        learned, self._learned = self._learned, []
+        return learned
 
     def _count_session(self, session: str, t: float) -> None:
         # A session counts once, at its first event's time, even when that event is late.
@@ -451,4 +530,5 @@ class CustomerProfile:
             hashes.byteswap()
             times.byteswap()
         self._seen = OrderedDict(zip(hashes, times, strict=True))
+        self._learned = []
         self._dirty_all()

@@ -32,6 +32,9 @@ consent                   ``consent:<flag>``: ``"1"`` / ``"0"``
 traits                    ``trait:<name>`` (latest by event time; hashed contact points are
                           identity keys and stay out)
 interactions              ``recent``: last 50 [product_id, type, time], newest first
+churn                     ``churn_windows`` (purchase windows labelled), ``churn_windows_churned``
+                          (of which no purchase followed within the horizon), ``churn_deadline``
+                          (when the open window is labelled churned if no purchase comes)
 ========================  ==================================================================
 """
 
@@ -51,6 +54,7 @@ __all__ = [
     "ACTIVITY",
     "AFFINITY",
     "CART",
+    "CHURN",
     "CONSENT",
     "GROUPS",
     "INTERACTIONS",
@@ -71,8 +75,9 @@ GROUPS: Final = (
     "consent",
     "traits",
     "interactions",
+    "churn",
 )
-ACTIVITY, ORDERS, CART, AFFINITY, RETURNS, SERVICE, CONSENT, TRAITS, INTERACTIONS = range(9)
+ACTIVITY, ORDERS, CART, AFFINITY, RETURNS, SERVICE, CONSENT, TRAITS, INTERACTIONS, CHURN = range(10)
 _YEAR: Final = 365 * 86_400.0
 _WINDOW_FIELDS: Final = ("win:views", "win:adds", "win:orders", "win:sessions")
 _TOP: Final = 5
@@ -172,6 +177,15 @@ def _interactions(p: CustomerProfile) -> dict[str, str]:
     return {"recent": f"[{text}]"}
 
 
+def _churn(p: CustomerProfile) -> dict[str, str]:
+    churn = p._churn
+    out = {"churn_windows": str(churn.resolved), "churn_windows_churned": str(churn.churned)}
+    deadline = churn.deadline
+    if deadline is not None and not churn.is_closed:
+        out["churn_deadline"] = iso(deadline)
+    return out
+
+
 _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _activity,
     _orders,
@@ -182,6 +196,7 @@ _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _consent,
     _traits,
     _interactions,
+    _churn,
 )
 
 

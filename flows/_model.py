@@ -1,0 +1,147 @@
+"""The churn model step: one online model that every process learns into and scores with.
+
+How learner and scorers share one model across processes: they do not share it, they
+send to it. The step is keyed by one constant key, so Bytewax routes every labelled
+example and every score request, from every worker of every process, to the one worker
+that owns that key; that worker holds the only model. It learns each labelled example
+after predicting it (test-then-train, so the health metrics are prequential), scores the
+requests of the batch with the model as it then is, and emits each score with the
+model's version (``<kind>-<examples learned>``). Restarts continue learning from the
+newest versioned checkpoint (and, with Bytewax recovery, from the step's snapshot).
+
+Within a batch, examples are learned in event-time order (``resolved_at``, then the
+customer), so a replay learns as a live run does; across processes the interleaving
+of batches can differ, so scores may differ in the last digits while labels do not.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Final
+
+import msgspec
+from bytewax.operators import StatefulBatchLogic
+
+from flows._state import MODEL_KEY, Learn, Message, ScoreRequest
+from flows.metrics import FlowMetrics
+from models.churn import ChurnModel, Prequential
+
+__all__ = ["MODEL_KEY", "ChurnScore", "ModelLogic", "ModelState"]
+
+_HEALTH_EVERY_S: Final = 5.0
+
+
+class ChurnScore(msgspec.Struct, frozen=True, gc=False):
+    """A customer's churn probability as of event time ``at``, by model ``version``."""
+
+    probability: float
+    version: str
+    at: float
+
+
+class ModelState:
+    """The model and its prequential evaluation (what a snapshot holds)."""
+
+    def __init__(self, model: ChurnModel) -> None:
+        self.model = model
+        self.prequential = Prequential()
+        self.checkpointed = model.examples
+
+
+class ModelLogic(StatefulBatchLogic[Message, tuple[str, ChurnScore], bytes | ModelState]):
+    """Learn labelled examples, score requests; one instance in the whole cluster."""
+
+    def __init__(
+        self,
+        state: ModelState,
+        metrics: FlowMetrics,
+        *,
+        checkpoints: Path | None,
+        every: int,
+        copy: bool,
+    ) -> None:
+        self._state = state
+        self._metrics = metrics
+        self._checkpoints = checkpoints
+        self._every = every
+        self._copy = copy
+        self._health_at = 0.0
+
+    @classmethod
+    def builder(
+        cls,
+        metrics: FlowMetrics,
+        *,
+        kind: str,
+        checkpoints: Path | None,
+        every: int,
+        copy: bool,
+    ) -> Callable[[bytes | ModelState | None], ModelLogic]:
+        """The ``stateful_batch`` builder: the snapshot, else the newest checkpoint, else a
+        new model of ``kind``."""
+
+        def build(resume: bytes | ModelState | None) -> ModelLogic:
+            if isinstance(resume, bytes):
+                state: ModelState = pickle.loads(resume)  # noqa: S301 - our own snapshot
+            elif resume is not None:
+                state = resume
+            elif checkpoints is not None and any(checkpoints.glob("*.json")):
+                state = ModelState(ChurnModel.load(checkpoints))
+            else:
+                state = ModelState(ChurnModel.create(kind))
+            return cls(state, metrics, checkpoints=checkpoints, every=every, copy=copy)
+
+        return build
+
+    def on_batch(self, values: list[Message]) -> tuple[Iterable[tuple[str, ChurnScore]], bool]:
+        state = self._state
+        model, prequential = state.model, state.prequential
+        learned = sorted(
+            ((v.resolved_at, customer, v.made_at, v) for customer, v in values if type(v) is Learn),
+            key=lambda e: e[:3],
+        )
+        labels = [0, 0]
+        for _, _, _, example in learned:
+            assert isinstance(example, Learn)  # noqa: S101 - for the type checker
+            prequential.update(example.churned, model.predict_proba_one(example.features))
+            model.learn_one(example.features, example.churned)
+            labels[example.churned] += 1
+        scores: list[tuple[str, ChurnScore]] = []
+        for customer, request in values:
+            if type(request) is ScoreRequest:
+                p = model.predict_proba_one(request.features)
+                scores.append((customer, ChurnScore(p, model.version, request.at)))
+        self._report(labels, len(scores))
+        if self._checkpoints is not None and model.examples - state.checkpointed >= self._every:
+            model.save(self._checkpoints, health=prequential.health())
+            state.checkpointed = model.examples
+            self._metrics.churn_checkpoints.inc()
+        return (scores, StatefulBatchLogic.RETAIN)
+
+    def _report(self, labels: list[int], scored: int) -> None:
+        metrics = self._metrics
+        if labels[0]:
+            metrics.churn_labels.labels("not_churned").inc(labels[0])
+        if labels[1]:
+            metrics.churn_labels.labels("churned").inc(labels[1])
+        metrics.churn_scores.inc(scored)
+        metrics.churn_examples.set(self._state.model.examples)
+        now = time.monotonic()
+        if now - self._health_at < _HEALTH_EVERY_S:
+            return
+        self._health_at = now
+        health = self._state.prequential.health()
+        for name in ("roc_auc", "log_loss", "brier"):
+            value = getattr(health, name)
+            metrics.churn_health.labels(name).set(math.nan if value is None else value)
+        for i, (_, observed, _) in enumerate(health.calibration):
+            metrics.churn_calibration.labels(str(i + 1)).set(observed)
+
+    def snapshot(self) -> bytes | ModelState:
+        if self._copy:
+            return pickle.dumps(self._state, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._state
