@@ -83,7 +83,8 @@ def test_labels_and_a_silent_customers_rising_churn_on_event_time(
     namespace = f"churn{unique}"
     prepare(infra, namespace)
     story, last_order = _regular()
-    send(infra, namespace, sorted(story, key=lambda e: e.timestamp))
+    in_order = sorted(story, key=lambda e: e.timestamp)
+    send(infra, namespace, in_order)
     store = FeatureStore(redis.Redis.from_url(infra.redis_url), KeyLayout(namespace))
     sent_until = START - DAY
     seen: list[tuple[str, float, str, str]] = []
