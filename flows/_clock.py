@@ -17,16 +17,18 @@ from __future__ import annotations
 import heapq
 import pickle
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 from bytewax.operators import StatefulBatchLogic
 
 from flows.profile import RESCORE_AFTER_DAYS
 
-__all__ = ["ClockLogic", "Progress", "Tick", "shard_key"]
+__all__ = ["LOYALTY_WINDOW_S", "ClockLogic", "Progress", "Tick", "TickKind", "shard_key"]
 
 _DAY: Final = 86_400.0
+LOYALTY_WINDOW_S: Final = 365 * _DAY
+TickKind = Literal["churn", "loyalty"]
 
 
 class Progress(msgspec.Struct, frozen=True, gc=False):
@@ -38,11 +40,15 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
 
 
 class Tick(msgspec.Struct, frozen=True, gc=False):
-    """A customer's due time, passed by the watermark: rescore at ``at``, or label the
-    window that opened with the purchase at ``window`` (when ``at`` is its deadline)."""
+    """A customer's due time, passed by the watermark, of the purchase at ``window``.
+
+    ``churn``: the purchase itself, a rescoring after days of silence, or the label
+    deadline. ``loyalty``: the purchase leaves the trailing 12-month spend.
+    """
 
     at: float
     window: float
+    kind: TickKind = "churn"
 
 
 def shard_key(partition: int) -> str:
@@ -55,12 +61,13 @@ class _Clock:
 
     def __init__(self) -> None:
         self.latest = float("-inf")
-        self.due: list[tuple[float, str, float]] = []  # heap of (time, customer, window)
+        # heap of (time, customer, window, kind)
+        self.due: list[tuple[float, str, float, TickKind]] = []
 
-    def __getstate__(self) -> tuple[float, list[tuple[float, str, float]]]:
+    def __getstate__(self) -> tuple[float, list[tuple[float, str, float, TickKind]]]:
         return (self.latest, self.due)
 
-    def __setstate__(self, state: tuple[float, list[tuple[float, str, float]]]) -> None:
+    def __setstate__(self, state: tuple[float, list[tuple[float, str, float, TickKind]]]) -> None:
         self.latest, self.due = state
 
 
@@ -77,8 +84,10 @@ class ClockLogic(StatefulBatchLogic[Progress, tuple[str, Tick], bytes | _Clock])
         self._clock = clock
         self._lateness = lateness
         # The purchase itself (its window opens in event-time order), the rescoring
-        # times, the label deadline.
-        self._offsets = [0.0] + [d * _DAY for d in RESCORE_AFTER_DAYS] + [horizon_days * _DAY]
+        # times, the label deadline; the day it leaves the loyalty window.
+        churn = [0.0, *(d * _DAY for d in RESCORE_AFTER_DAYS), horizon_days * _DAY]
+        self._offsets: list[tuple[float, TickKind]] = [(o, "churn") for o in churn]
+        self._offsets.append((LOYALTY_WINDOW_S, "loyalty"))
         self._copy = copy
 
     @classmethod
@@ -105,13 +114,13 @@ class ClockLogic(StatefulBatchLogic[Progress, tuple[str, Tick], bytes | _Clock])
         for progress in values:
             clock.latest = max(clock.latest, progress.latest)
             for customer, t in progress.purchases:
-                for offset in self._offsets:
-                    push(due, (t + offset, customer, t))
+                for offset, kind in self._offsets:
+                    push(due, (t + offset, customer, t, kind))
         watermark = clock.latest - self._lateness
         ticks: list[tuple[str, Tick]] = []
         while due and due[0][0] <= watermark:
-            at, customer, window = heapq.heappop(due)
-            ticks.append((customer, Tick(at, window)))
+            at, customer, window, kind = heapq.heappop(due)
+            ticks.append((customer, Tick(at, window, kind)))
         return (ticks, StatefulBatchLogic.RETAIN)
 
     def snapshot(self) -> bytes | _Clock:

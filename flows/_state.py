@@ -113,6 +113,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                     lateness=settings.allowed_lateness,
                     dedupe_horizon=settings.dedupe_horizon,
                     churn_horizon_days=settings.churn_horizon_days,
+                    loyalty=settings.loyalty_policy(),
                 )
             else:
                 profile = _restore(resume)
@@ -127,7 +128,12 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         # of its own time, and its labels depend on event times only (see ChurnTracker).
         changed = False
         for tick in ticks:
-            changed |= profile.churn_tick(tick.at, tick.window)
+            if tick.kind == "loyalty":
+                changed |= profile.loyalty_tick(tick.at)
+            else:
+                changed |= profile.churn_tick(tick.at, tick.window)
+        for change in profile.take_tier_changes():
+            self._metrics.tier_changes.labels(change.direction).inc()
         if not times and not ticks:
             return ((), StatefulBatchLogic.RETAIN)
         if profile.erased:

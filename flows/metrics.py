@@ -107,3 +107,9 @@ class FlowMetrics:
             "Versioned churn model checkpoints written.",
             registry=registry,
         )
+        self.tier_changes = Counter(
+            "shopkeeper_loyalty_tier_changes_total",
+            "Loyalty tier changes on event time, by direction (upgrade, downgrade).",
+            ["direction"],
+            registry=registry,
+        )

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.loyalty import LoyaltyPolicy
+
 __all__ = ["FlowSettings"]
 
 
@@ -83,9 +85,31 @@ class FlowSettings(BaseSettings):
     churn_checkpoint_every: int = Field(
         default=10_000, ge=1, description="Labelled examples between two churn checkpoints."
     )
+    loyalty_points_per_unit: float = Field(
+        default=1.0, gt=0, description="Loyalty points earned per unit of revenue."
+    )
+    loyalty_tiers: str = Field(
+        default="Bronze:0,Silver:500,Gold:1500,Platinum:5000",
+        description="Loyalty tiers by trailing 12-month spend: `name:threshold,...`, "
+        "thresholds increasing from 0.",
+    )
     redis_retry_s: float = Field(
         default=30.0,
         ge=0,
         description="How long a batch write retries while Redis is unavailable before the "
         "flow stops (recovery then resumes it without loss).",
     )
+
+    def loyalty_policy(self) -> LoyaltyPolicy:
+        """The loyalty policy these settings describe.
+
+        Raises:
+            ValueError: The tiers are not ``name:threshold`` pairs increasing from 0.
+        """
+        tiers: list[tuple[str, float]] = []
+        for part in self.loyalty_tiers.split(","):
+            name, sep, threshold = part.partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"loyalty tier {part!r} is not name:threshold")
+            tiers.append((name.strip(), float(threshold)))
+        return LoyaltyPolicy(points_per_unit=self.loyalty_points_per_unit, tiers=tuple(tiers))

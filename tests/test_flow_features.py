@@ -158,6 +158,8 @@ def test_features_equal_the_profile_of_the_distinct_events(store: FeatureStore) 
         "_churn_at": str(round(last.timestamp() * 1000)),
     }
     assert stored["churn_deadline"] == "2025-05-02T09:10:00Z"
+    # Loyalty: 36.00 ordered, 18.00 refunded: 18 points, Bronze.
+    assert (stored["loyalty_points"], stored["loyalty_tier"]) == ("18", "Bronze")
     assert (stored["churn_windows"], stored["churn_windows_churned"]) == ("0", "0")
 
 

@@ -225,6 +225,11 @@ EXPECTED = {
     # churn windows move on the flow's event-time ticks only (tests/test_churn.py)
     "churn_windows": "0",
     "churn_windows_churned": "0",
+    # loyalty: 63.00 of orders less the 18.00 refunded, one point per unit
+    "loyalty_points": "45",
+    "loyalty_spend_12m": "45.00",
+    "loyalty_tier": "Bronze",
+    "_ts:loyalty": "2025-05-04T10:00:00Z",
 }
 WINDOW_FIELDS = ("win:views", "win:adds", "win:orders", "win:sessions")
 
@@ -567,3 +572,27 @@ def test_item_popularity_from_customer_signals() -> None:
     assert "_ts:catalog" not in features
     restored = _snapshot(item)
     assert restored.features() == features
+
+
+def test_loyalty_tiers_rise_with_orders_and_fall_on_the_ticks_of_event_time() -> None:
+    profile = CustomerProfile()
+    profile.apply(order("g1", T0, "O-G1", [line("P1", 400.0)]))
+    profile.apply(order("g2", T0 + DAY, "O-G2", [line("P1", 1_200.0)]))
+    first = profile.take_tier_changes()
+    assert [(c.old, c.new, c.direction) for c in first] == [("Bronze", "Gold", "upgrade")]
+    features = profile.features()
+    assert (features["loyalty_points"], features["loyalty_tier"]) == ("1600", "Gold")
+    assert orjson.loads(features["loyalty_tier_change"]) == ["Bronze", "Gold", "upgrade"]
+    assert features["loyalty_tier_changed_at"] == "2025-05-02T10:00:00Z"
+    seq = profile.seq
+    # A year after the first order it leaves the window: 1,200 of spend is Silver.
+    assert profile.loyalty_tick((T0 + 365 * DAY).timestamp())
+    assert profile.seq == seq + 1
+    assert [(c.new, c.direction) for c in profile.take_tier_changes()] == [("Silver", "downgrade")]
+    assert not profile.loyalty_tick((T0 + 365 * DAY).timestamp())  # a repeat: no change
+    profile.loyalty_tick((T0 + 366 * DAY).timestamp())
+    features = profile.features()
+    assert (features["loyalty_tier"], features["loyalty_spend_12m"]) == ("Bronze", "0.00")
+    assert features["loyalty_points"] == "1600"  # points are lifetime
+    restored = _snapshot(profile)
+    assert restored.features() == profile.features()

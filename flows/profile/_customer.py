@@ -24,11 +24,13 @@ from flows.profile._features import (
     CHURN,
     GROUPS,
     INTERACTIONS,
+    LOYALTY,
     ORDERS,
     build_group,
 )
 from flows.profile._format import NEVER, id_hash, iso, json_text
 from flows.profile._handlers import HANDLERS, YEAR
+from models.loyalty import LoyaltyAccount, LoyaltyPolicy, TierChange
 
 __all__ = ["CustomerProfile"]
 
@@ -55,7 +57,7 @@ _STATE: Final = (
     "_session_win", "_orders", "_orders_oldest", "_orders_total", "_revenue",
     "_last_purchase", "_cart", "_categories", "_brands", "_recent", "_refunds", "_refunded",
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
-    "_churn",
+    "_churn", "_loyalty", "_tier_change",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
 _SESSIONS: Final = _STATE.index("_sessions")
@@ -127,6 +129,8 @@ class CustomerProfile:
         "_group_text",
         "_churn_horizon_days",
         "_learned",
+        "_loyalty_policy",
+        "_tier_changes",
         "_log_last",
         "_log_text",
         "_o365",
@@ -143,9 +147,12 @@ class CustomerProfile:
         dedupe_horizon: dt.timedelta = dt.timedelta(days=7),
         dedupe_max: int = 2_000,
         churn_horizon_days: float = 60,
+        loyalty: LoyaltyPolicy | None = None,
     ) -> None:
         self._churn_horizon_days = churn_horizon_days
+        self._loyalty_policy = loyalty
         self._learned: list[Resolved] = []  # resolved churn examples not yet taken
+        self._tier_changes: list[TierChange] = []  # tier changes not yet taken
         self._lateness = lateness.total_seconds()
         self._dedupe_horizon = dedupe_horizon.total_seconds()
         self._dedupe_max = dedupe_max
@@ -155,6 +162,10 @@ class CustomerProfile:
 
     def _reset(self) -> None:
         self._churn = ChurnTracker(horizon_days=self._churn_horizon_days)
+        self._loyalty = LoyaltyAccount(
+            self._loyalty_policy, lateness=dt.timedelta(seconds=self._lateness)
+        )
+        self._tier_change: TierChange | None = None  # the latest
         # message_id hash -> event time in whole seconds (packs into 12 bytes when pickled)
         self._seen: OrderedDict[int, int] = OrderedDict()
         self._first = math.inf
@@ -369,6 +380,31 @@ class CustomerProfile:
         self._touch(CHURN, at)
         return True
 
+    def loyalty_tick(self, at: float) -> bool:
+        """Event time passed ``at`` (a purchase's first day out of the loyalty window):
+        age the trailing spend, which may lower the tier.
+
+        Returns:
+            Whether the features changed (``_seq`` then moves on).
+        """
+        if self._erased or at <= self._loyalty.clock:
+            return False
+        change = self._loyalty.advance(at)
+        self._seq += 1
+        self._tier_changed(change, at)
+        return True
+
+    def _tier_changed(self, change: TierChange | None, t: float) -> None:
+        if change is not None:
+            self._tier_change = change
+            self._tier_changes.append(change)
+        self._touch(LOYALTY, t)
+
+    def take_tier_changes(self) -> list[TierChange]:
+        """The tier changes since the last call (upgrades and downgrades, on event time)."""
+        changes, self._tier_changes = self._tier_changes, []
+        return changes
+
     def take_learned(self) -> list[Resolved]:
         """The churn examples labelled since the last call."""
         learned, self._learned = self._learned, []
@@ -531,4 +567,5 @@ class CustomerProfile:
             times.byteswap()
         self._seen = OrderedDict(zip(hashes, times, strict=True))
         self._learned = []
+        self._tier_changes = []
         self._dirty_all()

@@ -35,6 +35,10 @@ interactions              ``recent``: last 50 [product_id, type, time], newest f
 churn                     ``churn_windows`` (purchase windows labelled), ``churn_windows_churned``
                           (of which no purchase followed within the horizon), ``churn_deadline``
                           (when the open window is labelled churned if no purchase comes)
+loyalty                   ``loyalty_points`` (lifetime, less refunds), ``loyalty_tier`` (by
+                          trailing 12-month spend), ``loyalty_spend_12m``,
+                          ``loyalty_tier_change`` ([old, new, upgrade|downgrade]) and
+                          ``loyalty_tier_changed_at``: the latest change
 ========================  ==================================================================
 """
 
@@ -58,6 +62,7 @@ __all__ = [
     "CONSENT",
     "GROUPS",
     "INTERACTIONS",
+    "LOYALTY",
     "ORDERS",
     "RETURNS",
     "SERVICE",
@@ -76,8 +81,10 @@ GROUPS: Final = (
     "traits",
     "interactions",
     "churn",
+    "loyalty",
 )
-ACTIVITY, ORDERS, CART, AFFINITY, RETURNS, SERVICE, CONSENT, TRAITS, INTERACTIONS, CHURN = range(10)
+(ACTIVITY, ORDERS, CART, AFFINITY, RETURNS, SERVICE, CONSENT, TRAITS, INTERACTIONS, CHURN,
+ LOYALTY) = range(11)  # fmt: skip
 _YEAR: Final = 365 * 86_400.0
 _WINDOW_FIELDS: Final = ("win:views", "win:adds", "win:orders", "win:sessions")
 _TOP: Final = 5
@@ -186,6 +193,20 @@ def _churn(p: CustomerProfile) -> dict[str, str]:
     return out
 
 
+def _loyalty(p: CustomerProfile) -> dict[str, str]:
+    account = p._loyalty
+    out = {
+        "loyalty_points": str(account.points),
+        "loyalty_tier": account.tier,
+        "loyalty_spend_12m": f"{account.spend:.2f}",
+    }
+    change = p._tier_change
+    if change is not None:
+        out["loyalty_tier_change"] = json_text([change.old, change.new, change.direction])
+        out["loyalty_tier_changed_at"] = iso(change.t)
+    return out
+
+
 _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _activity,
     _orders,
@@ -197,6 +218,7 @@ _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _traits,
     _interactions,
     _churn,
+    _loyalty,
 )
 
 

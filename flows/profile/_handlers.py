@@ -78,6 +78,7 @@ def _on_order(p: CustomerProfile, e: events.OrderCompleted, t: float, tie: int) 
     for i, line in enumerate(props.products):
         p._like(line, _WEIGHT_PURCHASE * line.quantity, t)
         p._interact(t, tie, i, line.product_id, "purchase")
+    p._tier_changed(p._loyalty.purchase(props.order_id, t, props.revenue), t)
 
 
 def _log_order(p: CustomerProfile, order_id: str, t: float, units: int) -> None:
@@ -113,6 +114,8 @@ def _on_refund(p: CustomerProfile, e: events.OrderRefunded, t: float, tie: int) 
         if len(p._refunded_ids) > REFUNDED_IDS_MAX:
             del p._refunded_ids[next(iter(p._refunded_ids))]
     p._touch(RETURNS, t)
+    change = p._loyalty.refund(props.order_id, t, props.refund_amount, refund_id=props.return_id)
+    p._tier_changed(change, t)
 
 
 def _on_ticket(
