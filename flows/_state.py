@@ -24,7 +24,9 @@ from flows.profile import (
     churn_features,
     item_signals,
 )
+from flows.profile._format import iso
 from flows.settings import FlowSettings
+from models.clv import CLVParams
 
 __all__ = ["CustomerLogic", "ItemLogic", "ItemOut", "Learn", "ProfileOut", "ScoreRequest"]
 
@@ -94,18 +96,30 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
     """
 
     def __init__(
-        self, profile: CustomerProfile, metrics: FlowMetrics, *, copy: bool, score: bool
+        self,
+        profile: CustomerProfile,
+        metrics: FlowMetrics,
+        *,
+        copy: bool,
+        score: bool,
+        clv: CLVParams | None = None,
     ) -> None:
         self._profile = profile
         self._metrics = metrics
         self._copy = copy
         self._score = score
+        self._clv = clv
 
     @classmethod
     def builder(
         cls, settings: FlowSettings, metrics: FlowMetrics
     ) -> Callable[[bytes | CustomerProfile | None], CustomerLogic]:
         """The ``stateful_batch`` builder: a new profile, or one restored from a snapshot."""
+        clv = (
+            CLVParams.from_json(settings.clv_params.read_bytes())
+            if settings.clv_params is not None and settings.intelligence
+            else None
+        )
 
         def build(resume: bytes | CustomerProfile | None) -> CustomerLogic:
             if resume is None:
@@ -117,7 +131,9 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                 )
             else:
                 profile = _restore(resume)
-            return cls(profile, metrics, copy=settings.recovery, score=settings.intelligence)
+            return cls(
+                profile, metrics, copy=settings.recovery, score=settings.intelligence, clv=clv
+            )
 
         return build
 
@@ -134,6 +150,9 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                 changed |= profile.churn_tick(tick.at, tick.window)
         for change in profile.take_tier_changes():
             self._metrics.tier_changes.labels(change.direction).inc()
+        if self._clv is not None and any(tick.kind == "churn" for tick in ticks):
+            at = max(tick.at for tick in ticks if tick.kind == "churn")
+            changed |= _score_clv(profile, self._clv, at)
         if not times and not ticks:
             return ((), StatefulBatchLogic.RETAIN)
         if profile.erased:
@@ -276,6 +295,28 @@ def _restore(resume: bytes | State) -> State:
     if isinstance(resume, bytes):
         return pickle.loads(resume)  # type: ignore[no-any-return]  # noqa: S301 - our own snapshot
     return resume
+
+
+def _score_clv(profile: CustomerProfile, params: CLVParams, at: float) -> bool:
+    """Score a customer's CLV as of ``at`` from their own purchase history."""
+    inputs = profile.clv_inputs(at)
+    if inputs is None:
+        return False
+    frequency, recency, age, monetary = inputs
+    per = 7.0 if params.unit == "weeks" else 1.0
+    recency, age = recency / per, age / per
+    in_90d = params.expected_purchases(90 / per, frequency, recency, age)
+    in_365d = params.expected_purchases(365 / per, frequency, recency, age)
+    fields = {
+        "clv_expected_purchases_90d": f"{in_90d:.4f}",
+        "clv_expected_purchases_365d": f"{in_365d:.4f}",
+        "clv_p_alive": f"{params.probability_alive(frequency, recency, age):.4f}",
+        "clv_12m": f"{params.customer_lifetime_value(frequency, recency, age, monetary):.2f}",
+        "clv_model_version": params.version,
+        "clv_scored_at": iso(at),
+    }
+    profile.set_clv(fields, at)
+    return True
 
 
 def count_outcomes(metrics: FlowMetrics, outcomes: dict[tuple[str, str, str], int]) -> None:

@@ -85,6 +85,11 @@ class FlowSettings(BaseSettings):
     churn_checkpoint_every: int = Field(
         default=10_000, ge=1, description="Labelled examples between two churn checkpoints."
     )
+    clv_params: Path | None = Field(
+        default=None,
+        description="CLV parameters written by `shopkeeper clv fit`; each purchase and "
+        "rescoring then scores the customer's expected purchases, P(alive) and CLV.",
+    )
     loyalty_points_per_unit: float = Field(
         default=1.0, gt=0, description="Loyalty points earned per unit of revenue."
     )

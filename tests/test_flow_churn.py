@@ -12,6 +12,8 @@ import redis
 import events
 from feature_store import FeatureStore, KeyLayout
 from shopkeeper.churn_backtest import Backtest
+from shopkeeper.clv_fit import fit_events_file
+from shopkeeper.datasets import write_cdnow_events
 from shopkeeper.embedded import Endpoints
 from shopkeeper.generator import GeneratorConfig, Malformed, World
 from tests.flowkit import event, prepare, product, run_to_end, send
@@ -77,8 +79,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="module")
+def clv_params(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CLV parameters fitted on the CDNOW sample (weeks), as ``shopkeeper clv fit`` does."""
+    directory = tmp_path_factory.mktemp("clv")
+    write_cdnow_events(directory / "cdnow.jsonl", sample=True, progress=False)
+    fitted = fit_events_file(
+        directory / "cdnow.jsonl",
+        out_dir=directory,
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        until=dt.date(1997, 9, 30),
+        progress=False,
+    )
+    return fitted.path
+
+
 def test_labels_and_a_silent_customers_rising_churn_on_event_time(
-    infra: Endpoints, unique: str, trained: Path
+    infra: Endpoints, unique: str, trained: Path, clv_params: Path
 ) -> None:
     namespace = f"churn{unique}"
     prepare(infra, namespace)
@@ -88,13 +105,14 @@ def test_labels_and_a_silent_customers_rising_churn_on_event_time(
     store = FeatureStore(redis.Redis.from_url(infra.redis_url), KeyLayout(namespace))
     sent_until = START - DAY
     seen: list[tuple[str, float, str, str]] = []
+    alive: list[tuple[str, float, float]] = []
     # Move event time along (other customers' events) past each due time of her silence.
     for days in (1, 8, 15, 31, 46, 62):
         until = last_order + days * DAY
         pacing = [e for e in _pacers(until) if e.timestamp > sent_until]
         send(infra, namespace, pacing)
         sent_until = until
-        run_to_end(infra, namespace, churn_checkpoint_dir=trained)
+        run_to_end(infra, namespace, churn_checkpoint_dir=trained, clv_params=clv_params)
         alice = store.customer("c-alice")
         assert alice is not None
         seen.append(
@@ -103,6 +121,13 @@ def test_labels_and_a_silent_customers_rising_churn_on_event_time(
                 float(alice["churn_probability"]),
                 alice["churn_windows"],
                 alice["churn_windows_churned"],
+            )
+        )
+        alive.append(
+            (
+                alice["clv_scored_at"],
+                float(alice["clv_p_alive"]),
+                float(alice["clv_expected_purchases_90d"]),
             )
         )
     due = [last_order + d * DAY for d in (0, 7, 14, 30, 45, 60)]
@@ -114,6 +139,14 @@ def test_labels_and_a_silent_customers_rising_churn_on_event_time(
     # ...her nine closed windows were each followed by a purchase within 60 days; the tenth
     # is labelled churned when the watermark passes its deadline.
     assert [(s[2], s[3]) for s in seen] == [("9", "0")] * 5 + [("10", "1")]
+    # CLV from her own history (10 purchase days, the last 36 weeks after the first),
+    # rescored on the same ticks: the longer the silence, the less likely she is alive.
+    assert [a[0] for a in alive] == [s[0] for s in seen]
+    p_alive = [a[1] for a in alive]
+    assert p_alive == sorted(p_alive, reverse=True)
+    assert p_alive[0] > 0.9 > p_alive[-1]
+    expected = [a[2] for a in alive]
+    assert expected == sorted(expected, reverse=True)
     final = store.customer("c-alice")
     assert final is not None
     assert "churn_deadline" not in final

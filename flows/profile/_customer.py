@@ -22,13 +22,14 @@ from flows.profile._features import (
     AFFINITY,
     CART,
     CHURN,
+    CLV,
     GROUPS,
     INTERACTIONS,
     LOYALTY,
     ORDERS,
     build_group,
 )
-from flows.profile._format import NEVER, id_hash, iso, json_text
+from flows.profile._format import MONEY_SCALE, NEVER, id_hash, iso, json_text
 from flows.profile._handlers import HANDLERS, YEAR
 from models.loyalty import LoyaltyAccount, LoyaltyPolicy, TierChange
 
@@ -57,7 +58,7 @@ _STATE: Final = (
     "_session_win", "_orders", "_orders_oldest", "_orders_total", "_revenue",
     "_last_purchase", "_cart", "_categories", "_brands", "_recent", "_refunds", "_refunded",
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
-    "_churn", "_loyalty", "_tier_change",
+    "_churn", "_loyalty", "_tier_change", "_clv_days", "_clv",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
 _SESSIONS: Final = _STATE.index("_sessions")
@@ -166,6 +167,9 @@ class CustomerProfile:
             self._loyalty_policy, lateness=dt.timedelta(seconds=self._lateness)
         )
         self._tier_change: TierChange | None = None  # the latest
+        # CLV inputs, in purchase days: (first day, last day, distinct days, repeat units)
+        self._clv_days: tuple[int, int, int, int] | None = None
+        self._clv: dict[str, str] = {}  # the latest CLV scores
         # message_id hash -> event time in whole seconds (packs into 12 bytes when pickled)
         self._seen: OrderedDict[int, int] = OrderedDict()
         self._first = math.inf
@@ -365,6 +369,7 @@ class CustomerProfile:
             return False
         before = (churn.resolved, churn.deadline)
         if at == window:
+            self._count_purchase_day(at)
             self._learned += churn.purchase(at)
             if churn.last_purchase == at:
                 churn.add(_example(at, churn_features(self, at), score))
@@ -379,6 +384,39 @@ class CustomerProfile:
         self._seq += 1
         self._touch(CHURN, at)
         return True
+
+    def _count_purchase_day(self, at: float) -> None:
+        # Purchases arrive here in event-time order, once each: a day's orders are one
+        # purchase (as BG/NBD counts them), its revenue summed.
+        units = sum(u for ts, u in self._orders.values() if ts == at)
+        day = int(at // 86_400)
+        days = self._clv_days
+        if days is None:
+            self._clv_days = (day, day, 1, 0)
+            return
+        first, last, count, repeat = days
+        if day != first:
+            repeat += units
+        if day != last:
+            count += 1
+        self._clv_days = (first, day, count, repeat)
+
+    def clv_inputs(self, at: float) -> tuple[int, float, float, float] | None:
+        """The BG/NBD and Gamma-Gamma inputs as of ``at``, in days: repeat purchase days,
+        recency (first to last purchase day), age (first purchase day to ``at``) and the
+        mean revenue of the repeat days; None before the first purchase."""
+        days = self._clv_days
+        if days is None:
+            return None
+        first, last, count, repeat = days
+        frequency = count - 1
+        monetary = repeat / MONEY_SCALE / frequency if frequency else 0.0
+        return frequency, float(last - first), max(at / 86_400 - first, 0.0), monetary
+
+    def set_clv(self, fields: dict[str, str], at: float) -> None:
+        """Keep the latest CLV scores (computed by the flow with the fitted parameters)."""
+        self._clv = fields
+        self._touch(CLV, at)
 
     def loyalty_tick(self, at: float) -> bool:
         """Event time passed ``at`` (a purchase's first day out of the loyalty window):

@@ -39,6 +39,10 @@ loyalty                   ``loyalty_points`` (lifetime, less refunds), ``loyalty
                           trailing 12-month spend), ``loyalty_spend_12m``,
                           ``loyalty_tier_change`` ([old, new, upgrade|downgrade]) and
                           ``loyalty_tier_changed_at``: the latest change
+clv                       with fitted parameters (``SHOPKEEPER_CLV_PARAMS``), on each purchase
+                          and rescoring tick: ``clv_expected_purchases_90d``, ``_365d``,
+                          ``clv_p_alive``, ``clv_12m``, ``clv_model_version``,
+                          ``clv_scored_at``
 ========================  ==================================================================
 """
 
@@ -59,6 +63,7 @@ __all__ = [
     "AFFINITY",
     "CART",
     "CHURN",
+    "CLV",
     "CONSENT",
     "GROUPS",
     "INTERACTIONS",
@@ -82,9 +87,10 @@ GROUPS: Final = (
     "interactions",
     "churn",
     "loyalty",
+    "clv",
 )
 (ACTIVITY, ORDERS, CART, AFFINITY, RETURNS, SERVICE, CONSENT, TRAITS, INTERACTIONS, CHURN,
- LOYALTY) = range(11)  # fmt: skip
+ LOYALTY, CLV) = range(12)  # fmt: skip
 _YEAR: Final = 365 * 86_400.0
 _WINDOW_FIELDS: Final = ("win:views", "win:adds", "win:orders", "win:sessions")
 _TOP: Final = 5
@@ -207,6 +213,10 @@ def _loyalty(p: CustomerProfile) -> dict[str, str]:
     return out
 
 
+def _clv(p: CustomerProfile) -> dict[str, str]:
+    return dict(p._clv)
+
+
 _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _activity,
     _orders,
@@ -219,6 +229,7 @@ _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _interactions,
     _churn,
     _loyalty,
+    _clv,
 )
 
 
