@@ -14,6 +14,7 @@ from feature_store._store import (
     FeatureStore,
     ItemWrite,
     PopularityCount,
+    SegmentMove,
     Write,
     WriteStats,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ItemWrite",
     "KeyLayout",
     "PopularityCount",
+    "SegmentMove",
     "PopularityKind",
     "PopularityResolution",
     "Write",

@@ -75,3 +75,7 @@ class KeyLayout:
     ) -> str:
         """The sorted set of per-product counts in one time bucket."""
         return f"{self._base}:pop:{kind}:{resolution}:{start}:{scope}"
+
+    def segment(self, name: str) -> str:
+        """The set of customer ids in RFM segment ``name`` (for campaign export)."""
+        return f"{self._base}:segment:{name}"

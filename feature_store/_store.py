@@ -22,6 +22,7 @@ __all__ = [
     "FeatureStore",
     "ItemWrite",
     "PopularityCount",
+    "SegmentMove",
     "Write",
     "WriteStats",
 ]
@@ -97,7 +98,16 @@ class ItemWrite:
     popularity: Sequence[PopularityCount] = ()
 
 
-Write = CustomerWrite | CustomerErase | ItemWrite
+@dataclasses.dataclass(slots=True)
+class SegmentMove:
+    """Move a customer between RFM segment sets (``None``: no set)."""
+
+    customer_id: str
+    previous: str | None
+    current: str | None
+
+
+Write = CustomerWrite | CustomerErase | ItemWrite | SegmentMove
 
 
 @dataclasses.dataclass
@@ -174,6 +184,12 @@ class FeatureStore:
                     key = keys.popularity(count.kind, count.resolution, count.start, count.scope)
                     ranks.setdefault(key, {})[product] = count.count
                     ttls[key] = _POPULARITY_TTL_S[count.resolution]
+            elif isinstance(write, SegmentMove):
+                # In the order of the moves: a replay repeats them in the same order.
+                if write.previous is not None:
+                    commands.append(pack(("SREM", keys.segment(write.previous), write.customer_id)))
+                if write.current is not None:
+                    commands.append(pack(("SADD", keys.segment(write.current), write.customer_id)))
             else:
                 commands.append(pack(("DEL", keys.customer(write.customer_id))))
                 commands.append(pack(("SET", keys.tombstone(write.customer_id), "1")))
@@ -267,6 +283,14 @@ class FeatureStore:
             members = self._client.smembers(self.keys.items)
         except redis.RedisError as exc:
             raise FeatureStoreUnavailable(f"reading the item index failed: {exc}") from exc
+        return {_text(m) for m in members}
+
+    def segment_members(self, name: str) -> set[str]:
+        """The customer ids in RFM segment ``name`` now (for campaign export)."""
+        try:
+            members = self._client.smembers(self.keys.segment(name))
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reading segment {name!r} failed: {exc}") from exc
         return {_text(m) for m in members}
 
     def is_erased(self, customer_id: str) -> bool:

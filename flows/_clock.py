@@ -22,21 +22,36 @@ from typing import Final, Literal
 import msgspec
 from bytewax.operators import StatefulBatchLogic
 
+from flows._segments import SEGMENT_REFRESH_S, SegmentOut, ShardSegments
+from flows.metrics import FlowMetrics
 from flows.profile import RESCORE_AFTER_DAYS
 
-__all__ = ["LOYALTY_WINDOW_S", "ClockLogic", "Progress", "Tick", "TickKind", "shard_key"]
+__all__ = [
+    "LOYALTY_WINDOW_S",
+    "ClockLogic",
+    "Clocked",
+    "Progress",
+    "Tick",
+    "TickKind",
+    "shard_key",
+]
 
 _DAY: Final = 86_400.0
 LOYALTY_WINDOW_S: Final = 365 * _DAY
 TickKind = Literal["churn", "loyalty"]
+_Due = tuple[float, str, float, str, float]
+"""A heap entry: (time, customer, window, kind, revenue); kinds are the ``TickKind``s,
+``segment`` (an R-score timer), ``refresh`` (the daily quintile boundaries) and ``erase``."""
 
 
 class Progress(msgspec.Struct, frozen=True, gc=False):
     """What one batch of a shard says about time: its latest customer event time and
-    its purchases (customer, event time)."""
+    its purchases (customer, event time, revenue)."""
 
+    shard: int
     latest: float
-    purchases: list[tuple[str, float]]
+    purchases: list[tuple[str, float, float]]
+    erased: list[tuple[str, float]] = []
 
 
 class Tick(msgspec.Struct, frozen=True, gc=False):
@@ -57,21 +72,27 @@ def shard_key(partition: int) -> str:
 
 
 class _Clock:
-    __slots__ = ("due", "latest")
+    __slots__ = ("due", "latest", "refreshing", "segments", "shard")
 
     def __init__(self) -> None:
         self.latest = float("-inf")
-        # heap of (time, customer, window, kind)
-        self.due: list[tuple[float, str, float, TickKind]] = []
+        self.due: list[_Due] = []
+        self.segments = ShardSegments()
+        self.refreshing = False  # a daily boundary refresh is scheduled
+        self.shard = -1
 
-    def __getstate__(self) -> tuple[float, list[tuple[float, str, float, TickKind]]]:
-        return (self.latest, self.due)
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.latest, self.due, self.segments, self.refreshing, self.shard)
 
-    def __setstate__(self, state: tuple[float, list[tuple[float, str, float, TickKind]]]) -> None:
-        self.latest, self.due = state
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        self.latest, self.due, self.segments, self.refreshing, self.shard = state  # type: ignore[assignment]
 
 
-class ClockLogic(StatefulBatchLogic[Progress, tuple[str, Tick], bytes | _Clock]):
+Clocked = tuple[str, Tick | SegmentOut]
+"""What a clock emits: a customer's tick, or their RFM placement."""
+
+
+class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
     """Keep one shard's watermark and due times; emit ticks keyed by customer.
 
     Args:
@@ -80,19 +101,33 @@ class ClockLogic(StatefulBatchLogic[Progress, tuple[str, Tick], bytes | _Clock])
         copy: Snapshots are copies (recovery is on).
     """
 
-    def __init__(self, clock: _Clock, *, lateness: float, horizon_days: float, copy: bool) -> None:
+    def __init__(
+        self,
+        clock: _Clock,
+        *,
+        lateness: float,
+        horizon_days: float,
+        copy: bool,
+        metrics: FlowMetrics | None = None,
+    ) -> None:
         self._clock = clock
+        self._metrics = metrics
         self._lateness = lateness
         # The purchase itself (its window opens in event-time order), the rescoring
         # times, the label deadline; the day it leaves the loyalty window.
         churn = [0.0, *(d * _DAY for d in RESCORE_AFTER_DAYS), horizon_days * _DAY]
-        self._offsets: list[tuple[float, TickKind]] = [(o, "churn") for o in churn]
+        self._offsets: list[tuple[float, str]] = [(o, "churn") for o in churn]
         self._offsets.append((LOYALTY_WINDOW_S, "loyalty"))
         self._copy = copy
 
     @classmethod
     def builder(
-        cls, *, lateness: float, horizon_days: float, copy: bool
+        cls,
+        *,
+        lateness: float,
+        horizon_days: float,
+        copy: bool,
+        metrics: FlowMetrics | None = None,
     ) -> Callable[[bytes | _Clock | None], ClockLogic]:
         """The ``stateful_batch`` builder: a new clock, or one restored from a snapshot."""
 
@@ -103,25 +138,81 @@ class ClockLogic(StatefulBatchLogic[Progress, tuple[str, Tick], bytes | _Clock])
                 clock = pickle.loads(resume)  # noqa: S301 - our own snapshot
             else:
                 clock = resume
-            return cls(clock, lateness=lateness, horizon_days=horizon_days, copy=copy)
+            return cls(
+                clock, lateness=lateness, horizon_days=horizon_days, copy=copy, metrics=metrics
+            )
 
         return build
 
-    def on_batch(self, values: list[Progress]) -> tuple[Iterable[tuple[str, Tick]], bool]:
+    def on_batch(self, values: list[Progress]) -> tuple[Iterable[Clocked], bool]:
         clock = self._clock
         due = clock.due
         push = heapq.heappush
+        out: list[Clocked] = []
         for progress in values:
+            clock.shard = progress.shard
             clock.latest = max(clock.latest, progress.latest)
-            for customer, t in progress.purchases:
+            for customer, t in progress.erased:
+                push(due, (t, customer, t, "erase", 0.0))
+            for customer, t, revenue in progress.purchases:
                 for offset, kind in self._offsets:
-                    push(due, (t + offset, customer, t, kind))
+                    push(due, (t + offset, customer, t, kind, revenue if offset == 0 else 0.0))
         watermark = clock.latest - self._lateness
-        ticks: list[tuple[str, Tick]] = []
         while due and due[0][0] <= watermark:
-            at, customer, window, kind = heapq.heappop(due)
-            ticks.append((customer, Tick(at, window, kind)))
-        return (ticks, StatefulBatchLogic.RETAIN)
+            at, customer, window, kind, revenue = heapq.heappop(due)
+            if kind == "refresh":
+                for placed_customer, placed in clock.segments.refresh(at):
+                    self._place(
+                        out,
+                        placed_customer,
+                        placed,
+                        clock.segments.values[placed_customer].last_purchase,
+                    )
+                push(due, (at + SEGMENT_REFRESH_S, "", 0.0, "refresh", 0.0))
+                continue
+            if kind == "erase":
+                # On event time like the purchases, so the population, hence everyone's
+                # quintiles, do not depend on when the deletion arrived. (The customer's
+                # hash is erased at once by the customer step.)
+                removed = clock.segments.erase(customer, at)
+                if removed is not None:
+                    out.append((customer, removed))
+                continue
+            if kind == "segment":
+                self._place(out, customer, clock.segments.recheck(customer, at, window), window)
+                continue
+            out.append((customer, Tick(at, window, "loyalty" if kind == "loyalty" else "churn")))
+            if kind == "churn" and at == window:  # the purchase itself
+                self._place(out, customer, clock.segments.purchase(customer, at, revenue), at)
+                if not clock.refreshing:
+                    clock.refreshing = True
+                    midnight = (at // SEGMENT_REFRESH_S + 1) * SEGMENT_REFRESH_S
+                    push(due, (midnight, "", 0.0, "refresh", 0.0))
+        self._report()
+        return (out, StatefulBatchLogic.RETAIN)
+
+    def _place(
+        self,
+        out: list[Clocked],
+        customer: str,
+        placed: tuple[SegmentOut, float | None] | None,
+        window: float,
+    ) -> None:
+        if placed is None:
+            return
+        segment, drop = placed
+        out.append((customer, segment))
+        if drop is not None:
+            heapq.heappush(self._clock.due, (drop, customer, window, "segment", 0.0))
+        if segment.moved and self._metrics is not None:
+            self._metrics.segment_entries.labels(segment.segment).inc()
+
+    def _report(self) -> None:
+        if self._metrics is None or self._clock.shard < 0:
+            return
+        shard = str(self._clock.shard)
+        for name, size in self._clock.segments.sizes.items():
+            self._metrics.segment_size.labels(name, shard).set(size)
 
     def snapshot(self) -> bytes | _Clock:
         if self._copy:

@@ -112,7 +112,9 @@ class Decoder:
         out: list[Keyed | Rejected | Clocked] = []
         customers: dict[str, list[Accepted]] = {}
         products: dict[str, list[Accepted]] = {}
-        shards: dict[int, tuple[list[float], list[tuple[str, float]]]] = {}
+        shards: dict[
+            int, tuple[list[float], list[tuple[str, float, float]], list[tuple[str, float]]]
+        ] = {}
         for record in records:
             decoded = self(record)
             if type(decoded) is Rejected:
@@ -129,11 +131,13 @@ class Decoder:
                     group.append(decoded)
                 shard = shards.get(record.partition)
                 if shard is None:
-                    shard = shards[record.partition] = ([], [])
+                    shard = shards[record.partition] = ([], [], [])
                 t = event.timestamp.timestamp()
                 shard[0].append(t)
                 if type(event) is events.OrderCompleted:
-                    shard[1].append((key, t))
+                    shard[1].append((key, t, event.properties.revenue))
+                elif type(event) is events.DeletionRequested:
+                    shard[2].append((key, t))
                 continue
             # The contract: only catalogue events are about no customer.
             product = event.properties.product_id  # type: ignore[union-attr]
@@ -141,7 +145,7 @@ class Decoder:
         out += customers.items()
         out += products.items()
         out += (
-            (shard_key(partition), Progress(max(times), purchases))
-            for partition, (times, purchases) in shards.items()
+            (shard_key(partition), Progress(partition, max(times), purchases, erased))
+            for partition, (times, purchases, erased) in shards.items()
         )
         return out

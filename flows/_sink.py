@@ -15,16 +15,21 @@ from feature_store import (
     FeatureStoreUnavailable,
     ItemWrite,
     KeyLayout,
+    SegmentMove,
     Write,
 )
 from flows._model import ChurnScore
+from flows._segments import SegmentOut
 from flows._state import ItemOut, ProfileOut
 from flows.metrics import FlowMetrics
 from flows.profile._format import iso
 
 __all__ = ["FeatureSink"]
 
-Update = tuple[str, ProfileOut | ItemOut | ChurnScore]
+Update = tuple[str, ProfileOut | ItemOut | ChurnScore | SegmentOut]
+
+SEGMENT_GUARD = "_segment_at"
+"""The customer hash field guarding the RFM placement: its event time in milliseconds."""
 
 CHURN_GUARD = "_churn_at"
 """The customer hash field guarding the churn score: its event time in milliseconds."""
@@ -49,13 +54,23 @@ class _Partition(StatelessSinkPartition[Update]):
         items_out: dict[str, ItemOut] = {}
         customers: dict[str, tuple[int, dict[str, str] | None]] = {}
         scores: dict[str, ChurnScore] = {}
+        placed: dict[str, SegmentOut] = {}
+        moves: list[SegmentMove] = []  # in order: set moves are replayed in order
         times: list[float] = []
         for key, out in items:
             if type(out) is ChurnScore:
                 if key not in scores or scores[key].at <= out.at:
                     scores[key] = out
                 continue
-            assert not isinstance(out, ChurnScore)  # noqa: S101 - for the type checker
+            if type(out) is SegmentOut:
+                if out.segment:
+                    placed[key] = out
+                else:  # erased: only leave the segment set; the hash is gone
+                    placed.pop(key, None)
+                if out.moved:
+                    moves.append(SegmentMove(key, out.previous, out.segment or None))
+                continue
+            assert isinstance(out, ProfileOut | ItemOut)  # noqa: S101 - for the type checker
             times += out.event_times
             if type(out) is ItemOut:
                 if key not in items_out or items_out[key].seq <= out.seq:
@@ -79,6 +94,11 @@ class _Partition(StatelessSinkPartition[Update]):
             CustomerWrite(key, _score_fields(score), round(score.at * 1000), CHURN_GUARD)
             for key, score in scores.items()
         ]
+        writes += [
+            CustomerWrite(key, _segment_fields(out), round(out.at * 1000), SEGMENT_GUARD)
+            for key, out in placed.items()
+        ]
+        writes += moves
         self._write(writes)
         written_at = self._clock()
         observe = self._metrics.freshness.observe
@@ -118,6 +138,14 @@ def _score_fields(score: ChurnScore) -> dict[str, str]:
         f'"churn_probability":"{score.probability:.4f}","churn_scored_at":"{iso(score.at)}"}}'
     )
     return {"churn_score": text}
+
+
+def _segment_fields(out: SegmentOut) -> dict[str, str]:
+    text = (
+        f'{{"rfm_f":"{out.f}","rfm_m":"{out.m}","rfm_r":"{out.r}",'
+        f'"segment":"{out.segment}","segment_at":"{iso(out.at)}"}}'
+    )
+    return {"segment": text}
 
 
 class FeatureSink(DynamicSink[Update]):

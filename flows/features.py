@@ -41,10 +41,11 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 import events
-from flows._clock import ClockLogic
+from flows._clock import ClockLogic, Tick
 from flows._decode import Decoder, Rejected
 from flows._gc import tune_collector
 from flows._model import ModelLogic
+from flows._segments import SegmentOut
 from flows._sink import FeatureSink, Update
 from flows._source import KafkaInput, Record
 from flows._state import (
@@ -67,6 +68,10 @@ _V = TypeVar("_V")
 def _rekeyed(outputs: list[tuple[str, tuple[str, _V]]]) -> list[tuple[str, _V]]:
     """A one-key step's outputs, each already keyed by its customer: drop the step's key."""
     return [keyed for _, keyed in outputs]
+
+
+def _is_tick(item: tuple[str, Tick | SegmentOut]) -> bool:
+    return type(item[1]) is Tick
 
 
 def build_flow(
@@ -106,10 +111,12 @@ def build_flow(
             lateness=settings.allowed_lateness.total_seconds(),
             horizon_days=settings.churn_horizon_days,
             copy=settings.recovery,
+            metrics=metrics,
         )
         clocks = op.stateful_batch("track_time", by_clock.trues, clock)
-        ticks = op.flat_map_batch("key_ticks_by_customer", clocks, _rekeyed)
-        customer_inputs = op.merge("merge_ticks", by_kind.trues, ticks)
+        clocked = op.flat_map_batch("key_ticks_by_customer", clocks, _rekeyed)
+        by_output = op.branch("split_ticks", clocked, _is_tick)
+        customer_inputs = op.merge("merge_ticks", by_kind.trues, by_output.trues)
     profiles = op.stateful_batch(
         "update_profile", customer_inputs, CustomerLogic.builder(settings, metrics)
     )
@@ -118,6 +125,7 @@ def build_flow(
     items = op.stateful_batch("update_item", item_inputs, ItemLogic.builder(settings, metrics))
     outputs: list[Any] = [profiles, items]
     if settings.intelligence:
+        outputs.append(by_output.falses)  # RFM placements
         model = ModelLogic.builder(
             metrics,
             kind=settings.churn_model,

@@ -113,3 +113,15 @@ class FlowMetrics:
             ["direction"],
             registry=registry,
         )
+        self.segment_size = Gauge(
+            "shopkeeper_segment_customers",
+            "Customers in each RFM segment, by shard (sum over shards for the total).",
+            ["segment", "shard"],
+            registry=registry,
+        )
+        self.segment_entries = Counter(
+            "shopkeeper_segment_entries_total",
+            "Customers entering each RFM segment (on event time).",
+            ["segment"],
+            registry=registry,
+        )

@@ -134,6 +134,7 @@ def store(infra: Endpoints, story_run: tuple[str, object]) -> FeatureStore:
 
 
 SCORE_FIELDS = ("churn_probability", "churn_model_version", "churn_scored_at", "_churn_at")
+SEGMENT_FIELDS = ("rfm_r", "rfm_f", "rfm_m", "segment", "segment_at", "_segment_at")
 
 
 def test_features_equal_the_profile_of_the_distinct_events(store: FeatureStore) -> None:
@@ -149,6 +150,9 @@ def test_features_equal_the_profile_of_the_distinct_events(store: FeatureStore) 
     assert stored is not None
     score = {name: stored.pop(name) for name in SCORE_FIELDS}
     assert stored == expected.features()
+    # Her shard has too few buyers for RFM quintiles: she is in no segment yet.
+    assert not set(SEGMENT_FIELDS) & set(stored)
+    assert store.segment_members("New") == set()
     # Scored once, as of her latest event, by the model that has learned nothing yet.
     last = T0 + 3 * DAY
     assert score == {
