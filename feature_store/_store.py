@@ -184,15 +184,8 @@ class FeatureStore:
                     key = keys.popularity(count.kind, count.resolution, count.start, count.scope)
                     ranks.setdefault(key, {})[product] = count.count
                     ttls[key] = _POPULARITY_TTL_S[count.resolution]
-            elif isinstance(write, SegmentMove):
-                # In the order of the moves: a replay repeats them in the same order.
-                if write.previous is not None:
-                    commands.append(pack(("SREM", keys.segment(write.previous), write.customer_id)))
-                if write.current is not None:
-                    commands.append(pack(("SADD", keys.segment(write.current), write.customer_id)))
             else:
-                commands.append(pack(("DEL", keys.customer(write.customer_id))))
-                commands.append(pack(("SET", keys.tombstone(write.customer_id), "1")))
+                commands += self._unguarded(write)
         if products:
             commands.append(pack(("SADD", keys.items, *products)))
         for key, members in ranks.items():
@@ -210,6 +203,22 @@ class FeatureStore:
             else:
                 stats.refused_erased += 1
         return stats
+
+    def _unguarded(self, write: CustomerErase | SegmentMove) -> list[bytes]:
+        keys = self.keys
+        customer = write.customer_id
+        if isinstance(write, CustomerErase):
+            return [
+                _pack(("DEL", keys.customer(customer))),
+                _pack(("SET", keys.tombstone(customer), "1")),
+            ]
+        # In the order of the moves: a replay repeats them in the same order.
+        out = []
+        if write.previous is not None:
+            out.append(_pack(("SREM", keys.segment(write.previous), customer)))
+        if write.current is not None:
+            out.append(_pack(("SADD", keys.segment(write.current), customer)))
+        return out
 
     def _execute(self, commands: list[bytes]) -> list[Any]:
         """Send packed commands in one round trip and read every reply.

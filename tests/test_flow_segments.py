@@ -62,11 +62,12 @@ def test_customers_land_in_their_segments_on_event_time(infra: Endpoints, unique
     erased = event("Deletion Requested", START + 40 * DAY, customer=gone)
     # Someone browsing moves event time past day 61.
     (pacer,) = _in_shard_zero("pacer", 1)
-    pacer = [
+    browsing = [
         event("Product Viewed", START + d * DAY, customer=pacer, **product("P9", 5.0))
         for d in range(0, 62)
     ]
-    send(infra, namespace, sorted([*story, erased, *pacer], key=lambda e: e.timestamp))
+    in_order = sorted([*story, erased, *browsing], key=lambda e: e.timestamp)
+    send(infra, namespace, in_order)
     purchases = read_topic(infra, events.in_namespace(events.PURCHASES, namespace))
     assert {m.partition() for m in purchases} == {0}
     registry = run_to_end(infra, namespace)
