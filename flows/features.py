@@ -2,7 +2,7 @@
 
     read_kafka → decode_event → split_rejected ─▶ to_dlq_message → write_dlq
                                      │ accepted, grouped by customer (or product)
-                               split_progress ─▶ track_time (event-time clock per shard)
+                               split_progress ─▶ track_time (clock + RFM segments per shard)
                                      │                  │ ticks
                                split_catalog            │
                   customer events │        │ catalogue  │
