@@ -3,9 +3,10 @@
 How learner and scorers share one model across processes: they do not share it, they
 send to it. The step is keyed by one constant key, so Bytewax routes every labelled
 example and every score request, from every worker of every process, to the one worker
-that owns that key; that worker holds the only model. It learns each labelled example
-after predicting it (test-then-train, so the health metrics are prequential), scores the
-requests of the batch with the model as it then is, and emits each score with the
+that owns that key; that worker holds the only model. It predicts each training example
+when the example is made and evaluates that prediction when the label comes (so the
+health metrics are prequential), learns the example, scores the requests of the batch
+with the model as it then is, and emits each score with the
 model's version (``<kind>-<examples learned>``). Restarts continue learning from the
 newest versioned checkpoint (and, with Bytewax recovery, from the step's snapshot).
 
@@ -50,6 +51,9 @@ class ModelState:
         self.model = model
         self.prequential = Prequential()
         self.checkpointed = model.examples
+        # Predictions of the examples made and not yet labelled: (customer, made at) -> p.
+        self.made: dict[tuple[str, float], float] = {}
+        self.resolved_until = float("-inf")
 
 
 class ModelLogic(StatefulBatchLogic[Message, tuple[str, ChurnScore], bytes | ModelState]):
@@ -63,8 +67,11 @@ class ModelLogic(StatefulBatchLogic[Message, tuple[str, ChurnScore], bytes | Mod
         checkpoints: Path | None,
         every: int,
         copy: bool,
+        horizon_days: float = 60,
     ) -> None:
         self._state = state
+        self._forget_after = (horizon_days + 1) * 86_400.0
+        self._remember = max(len(state.made), 100_000)
         self._metrics = metrics
         self._checkpoints = checkpoints
         self._every = every
@@ -80,6 +87,7 @@ class ModelLogic(StatefulBatchLogic[Message, tuple[str, ChurnScore], bytes | Mod
         checkpoints: Path | None,
         every: int,
         copy: bool,
+        horizon_days: float = 60,
     ) -> Callable[[bytes | ModelState | None], ModelLogic]:
         """The ``stateful_batch`` builder: the snapshot, else the newest checkpoint, else a
         new model of ``kind``."""
@@ -93,34 +101,75 @@ class ModelLogic(StatefulBatchLogic[Message, tuple[str, ChurnScore], bytes | Mod
                 state = ModelState(ChurnModel.load(checkpoints))
             else:
                 state = ModelState(ChurnModel.create(kind))
-            return cls(state, metrics, checkpoints=checkpoints, every=every, copy=copy)
+            return cls(
+                state,
+                metrics,
+                checkpoints=checkpoints,
+                every=every,
+                copy=copy,
+                horizon_days=horizon_days,
+            )
 
         return build
 
     def on_batch(self, values: list[Message]) -> tuple[Iterable[tuple[str, ChurnScore]], bool]:
         state = self._state
-        model, prequential = state.model, state.prequential
-        learned = sorted(
-            ((v.resolved_at, customer, v.made_at, v) for customer, v in values if type(v) is Learn),
-            key=lambda e: e[:3],
-        )
+        model, prequential, made = state.model, state.prequential, state.made
+        # Examples are predicted when they are made, by the model as it is then, and
+        # evaluated with that prediction when their label comes: prequential health. In
+        # event-time order within the batch (a label known at a time is learned before an
+        # example made then is predicted), so a replay's big batches do not predict with
+        # a model that has not yet learned what came before.
+        timeline: list[tuple[float, int, str, float, ScoreRequest | Learn]] = []
+        for customer, message in values:
+            if type(message) is Learn:
+                timeline.append((message.resolved_at, 0, customer, message.made_at, message))
+            elif type(message) is ScoreRequest and message.example:
+                timeline.append((message.at, 1, customer, message.at, message))
+        timeline.sort(key=lambda entry: entry[:4])
         labels = [0, 0]
-        for _, _, _, example in learned:
-            assert isinstance(example, Learn)  # noqa: S101 - for the type checker
-            prequential.update(example.churned, model.predict_proba_one(example.features))
-            model.learn_one(example.features, example.churned)
-            labels[example.churned] += 1
+        for at, _, customer, made_at, message in timeline:
+            if type(message) is ScoreRequest:
+                made[(customer, at)] = model.predict_proba_one(message.features)
+                continue
+            assert isinstance(message, Learn)  # noqa: S101 - for the type checker
+            predicted = made.pop((customer, made_at), None)
+            if predicted is None:  # made before a restart without recovery
+                predicted = model.predict_proba_one(message.features)
+            prequential.update(message.churned, predicted)
+            model.learn_one(message.features, message.churned)
+            labels[message.churned] += 1
+            state.resolved_until = max(state.resolved_until, at)
         scores: list[tuple[str, ChurnScore]] = []
         for customer, request in values:
-            if type(request) is ScoreRequest:
+            if type(request) is ScoreRequest and not request.example:
                 p = model.predict_proba_one(request.features)
                 scores.append((customer, ChurnScore(p, model.version, request.at)))
+        self._forget_unlabelled()
         self._report(labels, len(scores))
         if self._checkpoints is not None and model.examples - state.checkpointed >= self._every:
             model.save(self._checkpoints, health=prequential.health())
             state.checkpointed = model.examples
             self._metrics.churn_checkpoints.inc()
         return (scores, StatefulBatchLogic.RETAIN)
+
+    def _forget_unlabelled(self) -> None:
+        # An example is labelled within the horizon of its window; one that was not (its
+        # customer was erased) is forgotten.
+        made = self._state.made
+        if len(made) > 2 * self._remember:
+            cutoff = self._state.resolved_until - self._forget_after
+            for key in [k for k in made if k[1] < cutoff]:
+                del made[key]
+
+    def on_eof(self) -> tuple[Iterable[tuple[str, ChurnScore]], bool]:
+        # The end of a bounded replay: checkpoint what was learned since the last one.
+        state = self._state
+        if self._checkpoints is not None and state.model.examples > state.checkpointed:
+            state.model.save(self._checkpoints, health=state.prequential.health())
+            state.checkpointed = state.model.examples
+            self._metrics.churn_checkpoints.inc()
+        return ((), StatefulBatchLogic.RETAIN)
 
     def _report(self, labels: list[int], scored: int) -> None:
         metrics = self._metrics

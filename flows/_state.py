@@ -57,10 +57,12 @@ class Learn(msgspec.Struct, frozen=True, gc=False):
 
 
 class ScoreRequest(msgspec.Struct, frozen=True, gc=False):
-    """Score a customer's churn as of event time ``at``."""
+    """Score a customer's churn as of event time ``at``; ``example``: the moment is a
+    training example, whose prediction the model keeps for its prequential health."""
 
     at: float
     features: dict[str, float]
+    example: bool = False
 
 
 class ProfileOut(msgspec.Struct, frozen=True, gc=False):
@@ -72,6 +74,7 @@ class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     signals: list[Signal]
     learned: list[Learn] = []
     score: ScoreRequest | None = None
+    examples: list[ScoreRequest] = []
 
 
 class ItemOut(msgspec.Struct, frozen=True, gc=False):
@@ -165,15 +168,18 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             Learn(dict(r.example.features), r.churned, r.example.at, r.resolved_at)
             for r in profile.take_learned()
         ]
+        made = [ScoreRequest(e.at, dict(e.features), example=True) for e in profile.take_made()]
         score = None
         if self._score and profile.has_purchased:
             # One score per customer per batch, as of the latest event or tick: scores in
             # between would be overwritten before anyone read them.
             at = max(max(times, default=-math.inf), max((k.at for k in ticks), default=-math.inf))
             score = ScoreRequest(at, churn_features(profile, at))
-        if not times and not changed and not learned and score is None:
+        if not times and not changed and not learned and score is None and not made:
             return ((), StatefulBatchLogic.RETAIN)
-        out = ProfileOut(profile.changed_features(), profile.seq, times, signals, learned, score)
+        out = ProfileOut(
+            profile.changed_features(), profile.seq, times, signals, learned, score, made
+        )
         return ([out], StatefulBatchLogic.RETAIN)
 
     def _fold(
@@ -340,6 +346,7 @@ def churn_messages(updates: list[tuple[str, ProfileOut]]) -> list[tuple[str, Mes
     score requests, all to the model's one key."""
     out: list[tuple[str, Message]] = []
     for customer, update in updates:
+        out += ((MODEL_KEY, (customer, made)) for made in update.examples)
         out += ((MODEL_KEY, (customer, learn)) for learn in update.learned)
         if update.score is not None:
             out.append((MODEL_KEY, (customer, update.score)))

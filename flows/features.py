@@ -132,6 +132,7 @@ def build_flow(
             checkpoints=settings.churn_checkpoint_dir,
             every=settings.churn_checkpoint_every,
             copy=settings.recovery,
+            horizon_days=settings.churn_horizon_days,
         )
         messages = op.flat_map_batch("route_churn", profiles, churn_messages)
         scored = op.stateful_batch("update_churn_model", messages, model)

@@ -303,6 +303,11 @@ def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     for name, style in (("batch_logistic", "--"), ("recency_only", ":")):
         if name in test and test[name]["roc_auc"] is not None:
             left.axhline(test[name]["roc_auc"], linestyle=style, color="grey", label=name)
+    flow = report.get("flow")
+    if flow is not None and flow.get("roc_auc") is not None:
+        left.axhline(
+            flow["roc_auc"], linestyle="-.", color="#55A868", label="the real flow (prequential)"
+        )
     left.set_ylabel("ROC AUC on the test period")
     left.set_title("Churn AUC over time")
     left.legend(loc="lower right")

@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shopkeeper.generator import GeneratorConfig
@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_world_options(generate)
 
+    _add_model_commands(commands)
+    return parser
+
+
+def _add_model_commands(commands: Any) -> None:
+    """The data scientists' commands: clv, churn, datasets."""
     clv = commands.add_parser("clv", help="customer lifetime value models").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -146,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
         "--split", type=float, default=0.6, help="share of the period that trains the baselines"
     )
     backtest.add_argument(
+        "--through-flow",
+        action="store_true",
+        help="also replay the file through the real flow (embedded or configured Kafka and "
+        "Redis) and report its churn model's prequential health",
+    )
+    backtest.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -162,7 +174,6 @@ def _parser() -> argparse.ArgumentParser:
     cdnow.add_argument(
         "--sample", action="store_true", help="the 2,357-customer sample instead of all 23,570"
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -363,6 +374,17 @@ def _churn(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: 
         stream, horizon_days=args.horizon_days, model_kind=args.model, rejected=rejected
     )
     report = evaluate(result, split=args.split)
+    if args.through_flow and "error" not in report:
+        from shopkeeper.churn_flow import through_flow
+
+        flowed = through_flow(
+            stream,
+            horizon_days=args.horizon_days,
+            model_kind=args.model,
+            kafka_bootstrap=settings.kafka_bootstrap,
+            redis_url=settings.redis_url,
+        )
+        report["flow"] = {"model_version": flowed.version, **flowed.health}
     json_path, png_path = write_report(report, out)
     checkpoint = result.model.save(out / "checkpoints", health=result.prequential.health())
     if "error" in report:
@@ -380,6 +402,13 @@ def _churn(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: 
         print(
             f"  {name:<15} ROC AUC {metrics['roc_auc']:.4f}  log loss {metrics['log_loss']:.4f}"
             f"  Brier {metrics['brier']:.4f}"
+        )
+    if "flow" in report:
+        flow = report["flow"]
+        print(
+            f"  {'the real flow':<15} ROC AUC {flow['roc_auc']:.4f}  log loss "
+            f"{flow['log_loss']:.4f}  Brier {flow['brier']:.4f}  (prequential, latest "
+            f"{min(flow['examples'], 50_000):,} examples; model {flow['model_version']})"
         )
     print(f"Report: {json_path} and {png_path}; model checkpoint: {checkpoint}")
     return 0

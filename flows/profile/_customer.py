@@ -131,6 +131,7 @@ class CustomerProfile:
         "_churn_horizon_days",
         "_learned",
         "_loyalty_policy",
+        "_made",
         "_tier_changes",
         "_log_last",
         "_log_text",
@@ -153,6 +154,7 @@ class CustomerProfile:
         self._churn_horizon_days = churn_horizon_days
         self._loyalty_policy = loyalty
         self._learned: list[Resolved] = []  # resolved churn examples not yet taken
+        self._made: list[Example] = []  # churn examples made, not yet taken
         self._tier_changes: list[TierChange] = []  # tier changes not yet taken
         self._lateness = lateness.total_seconds()
         self._dedupe_horizon = dedupe_horizon.total_seconds()
@@ -372,13 +374,18 @@ class CustomerProfile:
             self._count_purchase_day(at)
             self._learned += churn.purchase(at)
             if churn.last_purchase == at:
-                churn.add(_example(at, churn_features(self, at), score))
+                example = _example(at, churn_features(self, at), score)
+                churn.add(example)
+                self._made.append(example)
         elif at >= window + self._churn_horizon_days * 86_400.0:
             if churn.last_purchase == window:
                 self._learned += churn.expire(at)
         else:
             example = _example(at, churn_features(self, at), score)
-            self._learned += churn.rescore(window, example)
+            kept, resolved = churn.pending, churn.rescore(window, example)
+            if resolved or churn.pending > kept:
+                self._made.append(example)
+            self._learned += resolved
         if (churn.resolved, churn.deadline) == before:
             return False
         self._seq += 1
@@ -442,6 +449,11 @@ class CustomerProfile:
         """The tier changes since the last call (upgrades and downgrades, on event time)."""
         changes, self._tier_changes = self._tier_changes, []
         return changes
+
+    def take_made(self) -> list[Example]:
+        """The churn examples made since the last call (to be scored as they are made)."""
+        made, self._made = self._made, []
+        return made
 
     def take_learned(self) -> list[Resolved]:
         """The churn examples labelled since the last call."""
@@ -605,5 +617,6 @@ class CustomerProfile:
             times.byteswap()
         self._seen = OrderedDict(zip(hashes, times, strict=True))
         self._learned = []
+        self._made = []
         self._tier_changes = []
         self._dirty_all()
