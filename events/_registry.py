@@ -56,6 +56,8 @@ CATALOG: Final = "shopkeeper.catalog"
 CUSTOMERS: Final = "shopkeeper.customers"
 DLQ: Final = "shopkeeper.dlq"
 OFFERS: Final = "shopkeeper.offers"
+SIGNALS: Final = "shopkeeper.signals"
+"""CRM signals the flow derives, keyed by customer: segment entries, loyalty tier changes."""
 
 _TOPIC_OF: Final[dict[type[Event], str]] = {
     ProductViewed: CLICKSTREAM,

@@ -75,6 +75,7 @@ class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     learned: list[Learn] = []
     score: ScoreRequest | None = None
     examples: list[ScoreRequest] = []
+    tier_changes: list[tuple[str, str, str, float]] = []  # (old, new, direction, time)
 
 
 class ItemOut(msgspec.Struct, frozen=True, gc=False):
@@ -151,8 +152,9 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                 changed |= profile.loyalty_tick(tick.at)
             else:
                 changed |= profile.churn_tick(tick.at, tick.window)
-        for change in profile.take_tier_changes():
-            self._metrics.tier_changes.labels(change.direction).inc()
+        tier_changes = [(c.old, c.new, str(c.direction), c.t) for c in profile.take_tier_changes()]
+        for change in tier_changes:
+            self._metrics.tier_changes.labels(change[2]).inc()
         if self._clv is not None and any(tick.kind == "churn" for tick in ticks):
             at = max(tick.at for tick in ticks if tick.kind == "churn")
             changed |= _score_clv(profile, self._clv, at)
@@ -178,8 +180,9 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         if not times and not changed and not learned and score is None and not made:
             return ((), StatefulBatchLogic.RETAIN)
         out = ProfileOut(
-            profile.changed_features(), profile.seq, times, signals, learned, score, made
-        )
+            profile.changed_features(), profile.seq, times, signals, learned, score, made,
+            tier_changes,
+        )  # fmt: skip
         return ([out], StatefulBatchLogic.RETAIN)
 
     def _fold(

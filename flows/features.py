@@ -14,6 +14,7 @@
                                merge_updates ◀───────────────────────────────┴───────┘
                                   ▼
                             write_features (Redis)
+    (profiles' tier changes and the clocks' segment moves) ─▶ write_signals (shopkeeper.signals)
 
 With ``SHOPKEEPER_INTELLIGENCE=false`` the clocks and the churn model are left out.
 
@@ -46,6 +47,7 @@ from flows._decode import Decoder, Rejected
 from flows._gc import tune_collector
 from flows._model import ModelLogic
 from flows._segments import SegmentOut
+from flows._signals import segment_signals, tier_signals
 from flows._sink import FeatureSink, Update
 from flows._source import KafkaInput, Record
 from flows._state import (
@@ -82,6 +84,7 @@ def build_flow(
     settings: FlowSettings,
     metrics: FlowMetrics,
     decoder: events.EventDecoder | None = None,
+    crm_signals: Sink[KafkaSinkMessage[bytes | None, bytes | None]] | None = None,
 ) -> Dataflow:
     """Build the feature dataflow between a source of Kafka records and two sinks.
 
@@ -92,6 +95,7 @@ def build_flow(
         settings: Lateness, dedupe horizon, namespace.
         metrics: Counters and histograms to move.
         decoder: The contract decoder (inject one with a fixed clock for replays).
+        crm_signals: Where CRM signals go (segment entries, tier changes); none: dropped.
     """
     flow = Dataflow("shopkeeper_features")
     records = op.input("read_kafka", flow, source)
@@ -115,7 +119,7 @@ def build_flow(
         )
         clocks = op.stateful_batch("track_time", by_clock.trues, clock)
         clocked = op.flat_map_batch("key_ticks_by_customer", clocks, _rekeyed)
-        by_output = op.branch("split_ticks", clocked, _is_tick)
+        by_output: Any = op.branch("split_ticks", clocked, _is_tick)
         customer_inputs = op.merge("merge_ticks", by_kind.trues, by_output.trues)
     profiles = op.stateful_batch(
         "update_profile", customer_inputs, CustomerLogic.builder(settings, metrics)
@@ -139,6 +143,10 @@ def build_flow(
         outputs.append(op.flat_map_batch("key_scores_by_customer", scored, _rekeyed))
     updates: Any = op.merge("merge_updates", *outputs)
     op.output("write_features", updates, features)
+    if settings.intelligence and crm_signals is not None:
+        tiers = op.flat_map_batch("tier_signals", profiles, tier_signals)
+        moves = op.flat_map_batch("segment_signals", by_output.falses, segment_signals)
+        op.output("write_signals", op.merge("merge_signals", tiers, moves), crm_signals)
     return flow
 
 
@@ -167,7 +175,14 @@ def kafka_flow(settings: FlowSettings, metrics: FlowMetrics) -> Dataflow:
         metrics=metrics,
         retry_s=settings.redis_retry_s,
     )
-    return build_flow(source, dlq, sink, settings=settings, metrics=metrics)
+    crm_signals = KafkaSink(
+        [settings.kafka_bootstrap],
+        events.in_namespace(events.SIGNALS, settings.namespace),
+        add_config={"enable.idempotence": "true", "linger.ms": "5", "log_level": "4"},
+    )
+    return build_flow(
+        source, dlq, sink, settings=settings, metrics=metrics, crm_signals=crm_signals
+    )
 
 
 def flow() -> Dataflow:

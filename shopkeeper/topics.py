@@ -13,7 +13,7 @@ __all__ = ["ALL_TOPICS", "ensure_topics", "retained"]
 
 _CONTROLLER_WAIT_S = 3.0
 
-ALL_TOPICS = (*events.TOPICS, events.DLQ, events.OFFERS)
+ALL_TOPICS = (*events.TOPICS, events.DLQ, events.OFFERS, events.SIGNALS)
 """Every topic the engine reads or writes, in the default namespace."""
 
 

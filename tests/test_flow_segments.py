@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import zlib
 
+import orjson
 import redis
 
 import events
@@ -95,6 +96,19 @@ def test_customers_land_in_their_segments_on_event_time(infra: Endpoints, unique
     # The erased customer is in no set and has no hash.
     assert gone not in placed
     assert store.customer(gone) is None
+    # The moves and the loyalty tier changes went out as CRM signals, with stable ids.
+    signals = [
+        orjson.loads(m.value())
+        for m in read_topic(infra, events.in_namespace(events.SIGNALS, namespace))
+    ]
+    entered = {
+        (s["customer_id"], s["segment"]) for s in signals if s["signal"] == "segment_entered"
+    }
+    assert {(c, "Champions") for c in champions} <= entered
+    assert all(c != gone for c, _ in entered)  # erased before the shard placed anyone
+    upgraded = {(s["customer_id"], s["tier"]) for s in signals if s["signal"] == "tier_upgraded"}
+    assert upgraded == {(c, "Silver") for c in champions}  # 10 x 100.00 in the year
+    assert len({s["signal_id"] for s in signals}) == len(signals)
     champion = store.customer(champions[0])
     assert champion is not None
     assert (champion["segment"], champion["rfm_f"], champion["rfm_m"]) == ("Champions", "4", "4")
@@ -107,3 +121,25 @@ def test_customers_land_in_their_segments_on_event_time(infra: Endpoints, unique
     }
     assert sum(sizes.values()) == 6 + 12 + 5
     assert sizes["Champions"] == 6
+
+
+def test_an_erased_customer_leaves_their_segment_and_is_never_placed_again() -> None:
+    from flows._segments import MIN_POPULATION, ShardSegments
+
+    shard = ShardSegments()
+    t = START.timestamp()
+    for i in range(MIN_POPULATION):
+        shard.purchase(f"c-{i}", t + i, 10.0 * (i + 1))
+    # Nobody is placed until there are enough buyers: then the one who made it enough,
+    # and the next refresh places the others.
+    assert sum(shard.sizes.values()) == 1
+    placed = dict(shard.refresh(t + 100))
+    assert len(placed) == MIN_POPULATION - 1
+    assert sum(shard.sizes.values()) == MIN_POPULATION
+    segment = placed["c-0"][0].segment
+    removed = shard.erase("c-0", t + 200)
+    assert removed is not None
+    assert (removed.previous, removed.segment, removed.moved) == (segment, "", True)
+    assert shard.purchase("c-0", t + 300, 10.0) is None
+    assert shard.quantiles.population == MIN_POPULATION - 1
+    assert sum(shard.sizes.values()) == MIN_POPULATION - 1
