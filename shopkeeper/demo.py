@@ -101,12 +101,17 @@ def run_demo(
         (port,) = free_ports(1)
         log = (settings.data_dir / "flow.log").open("ab")
         run = start_flow(
-            flow_settings(
-                kafka_bootstrap=found.kafka_bootstrap,
-                redis_url=found.redis_url,
-                namespace=namespace,
-                tail=True,
-            ),
+            {
+                **flow_settings(
+                    kafka_bootstrap=found.kafka_bootstrap,
+                    redis_url=found.redis_url,
+                    namespace=namespace,
+                    tail=True,
+                ),
+                # The generator sends events in time order: a short lateness lets the
+                # event-time clocks tick (churn windows, RFM placements) within the demo.
+                "SHOPKEEPER_ALLOWED_LATENESS": "PT5S",
+            },
             metrics_port=port,
             stdout=log.fileno(),
             stderr=subprocess.STDOUT,
@@ -207,6 +212,13 @@ def _print(report: DemoReport, say: Callable[[str], None]) -> None:
         ("channels", p.get("channel_mix", "{}")),
         ("consent personalization", p.get("consent:personalization", "unknown")),
         ("time zone", p.get("trait:timezone", "unknown")),
+        (
+            "churn probability",
+            f"{p.get('churn_probability', 'not scored yet')} "
+            f"(model {p.get('churn_model_version', '-')})",
+        ),
+        ("loyalty", f"{p.get('loyalty_tier', '-')}, {p.get('loyalty_points', '0')} points"),
+        ("RFM segment", p.get("segment", "not placed yet (the shard needs 20 buyers)")),
     ]
     for name, value in rows:
         say(f"  {name:<26} {value}")
