@@ -6,6 +6,8 @@ shopkeeper generate --rate 2000 --duration 60 live traffic to Kafka
 shopkeeper generate --days 365 --out FILE     a year of history to a JSONL file
 shopkeeper clv fit --events FILE              fit the CLV models, save their parameters
 shopkeeper churn backtest --events FILE       replay history through the churn model; report
+shopkeeper train als --events FILE            fit ALS, store a new version in the registry
+shopkeeper models list | promote V | rollback the model registry
 shopkeeper datasets cdnow --out FILE          the CDNOW purchases as events
 """
 
@@ -164,6 +166,28 @@ def _add_model_commands(commands: Any) -> None:
         help="report and checkpoint directory (default $SHOPKEEPER_DATA_DIR/churn/backtest)",
     )
 
+    train = commands.add_parser("train", help="train recommendation models").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    als = train.add_parser("als", help="fit ALS on a JSONL file of events; store a new version")
+    als.add_argument("--events", type=Path, required=True, metavar="FILE", help="JSONL events")
+    als.add_argument("--registry", type=Path, metavar="DIR", help="model registry directory")
+    als.add_argument("--factors", type=int, default=64, help="latent factors (64)")
+    als.add_argument("--iterations", type=int, default=15, help="ALS sweeps (15)")
+    als.add_argument("--regularization", type=float, default=0.05, help="L2 (0.05)")
+    als.add_argument("--alpha", type=float, default=2.0, help="confidence scaling (2.0)")
+    als.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    models = commands.add_parser("models", help="the model registry").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    for name, text in (("list", "list versions; * marks the promoted one"),
+                       ("promote", "make VERSION the one serving uses"),
+                       ("rollback", "go back to the version promoted before")):  # fmt: skip
+        sub = models.add_parser(name, help=text)
+        sub.add_argument("--registry", type=Path, metavar="DIR", help="model registry directory")
+        if name == "promote":
+            sub.add_argument("version", metavar="VERSION")
+
     datasets = commands.add_parser("datasets", help="real data sets as events").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -193,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clv": lambda: _clv(parser, args, settings),
         "churn": lambda: _churn(parser, args, settings),
         "datasets": lambda: _datasets(args),
+        "train": lambda: _train(parser, args, settings),
+        "models": lambda: _models(args, settings),
     }
     return handlers[args.command]()
 
@@ -411,6 +437,53 @@ def _churn(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: 
             f"{min(flow['examples'], 50_000):,} examples; model {flow['model_version']})"
         )
     print(f"Report: {json_path} and {png_path}; model checkpoint: {checkpoint}")
+    return 0
+
+
+def _registry(args: argparse.Namespace, settings: Settings) -> Any:
+    from models.registry import ModelRegistry
+
+    return ModelRegistry(args.registry or settings.data_dir / "models" / "als")
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    from models.als import AlsParams
+    from shopkeeper.train import train_als
+
+    if not args.events.is_file():
+        parser.error(f"--events {args.events}: no such file")
+    if args.factors < 1 or args.iterations < 1 or args.regularization < 0 or args.alpha <= 0:
+        parser.error("--factors and --iterations must be positive, --regularization >= 0")
+    params = AlsParams(args.factors, args.regularization, args.alpha, args.iterations, args.seed)
+    try:
+        result = train_als(
+            args.events, _registry(args, settings), params=params, now=dt.datetime.now(dt.UTC)
+        )
+    except ValueError as exc:
+        print(f"train als: {exc}", file=sys.stderr)
+        return 1
+    print(result.describe())
+    print(f"Promote it with: shopkeeper models promote {result.version}")
+    return 0
+
+
+def _models(args: argparse.Namespace, settings: Settings) -> int:
+    from models.registry import RegistryError
+
+    registry = _registry(args, settings)
+    try:
+        if args.action == "promote":
+            registry.promote(args.version)
+            print(f"Promoted {args.version}")
+        elif args.action == "rollback":
+            print(f"Rolled back to {registry.rollback()}")
+        else:
+            current = registry.current()
+            for version in registry.versions():
+                print(f"{'*' if version == current else ' '} {version}")
+    except RegistryError as exc:
+        print(f"models {args.action}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
