@@ -94,6 +94,19 @@ class AlsModel:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.items[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
 
+    def similar(self, item: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` items closest to ``item`` in taste (cosine of factors), itself excluded."""
+        index = {it: i for i, it in enumerate(self.items)}.get(item)
+        if index is None:
+            return []
+        norms = np.linalg.norm(self.item_factors, axis=1)
+        norms[norms == 0] = 1.0
+        scores = (self.item_factors @ self.item_factors[index]) / (norms * norms[index])
+        scores[index] = -np.inf
+        top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.items[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+
     def save(self, directory: Path) -> None:
         """Write ``factors.npz`` and ``model.json`` (loadable without pickle)."""
         directory.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-__all__ = ["RankingScores", "evaluate", "popular"]
+__all__ = ["RankingScores", "evaluate", "popular", "repeat_purchases"]
 
 Recommender = Callable[[str, int], list[str]]
 
@@ -74,5 +74,18 @@ def popular(counts: Counter[str], seen: Mapping[str, set[str]] | None = None) ->
     def recommend(user: str, k: int) -> list[str]:
         mine = seen.get(user, set()) if seen is not None else set()
         return [item for item in ranked if item not in mine][:k]
+
+    return recommend
+
+
+def repeat_purchases(bought: Mapping[str, Counter[str]], fallback: Recommender) -> Recommender:
+    """A baseline: what the customer bought most often, then ``fallback``."""
+
+    def recommend(user: str, k: int) -> list[str]:
+        mine = [item for item, _ in bought.get(user, Counter()).most_common(k)]
+        return (
+            mine
+            + [item for item in fallback(user, k + len(mine)) if item not in mine][: k - len(mine)]
+        )
 
     return recommend

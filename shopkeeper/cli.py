@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -177,6 +178,19 @@ def _add_model_commands(commands: Any) -> None:
     als.add_argument("--regularization", type=float, default=0.05, help="L2 (0.05)")
     als.add_argument("--alpha", type=float, default=2.0, help="confidence scaling (2.0)")
     als.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    evaluation = commands.add_parser(
+        "evaluate", help="ALS against popularity and repeat-purchase baselines on a time split"
+    )
+    evaluation.add_argument("--events", type=Path, required=True, metavar="FILE")
+    evaluation.add_argument("--test-days", type=int, default=60, help="test period (60 days)")
+    evaluation.add_argument(
+        "--truth", type=Path, metavar="FILE", help="the generator's ground truth (planted pairs)"
+    )
+    evaluation.add_argument("--factors", type=int, default=64, help="latent factors (64)")
+    evaluation.add_argument("--iterations", type=int, default=15, help="ALS sweeps (15)")
+    evaluation.add_argument(
+        "--out", type=Path, metavar="DIR", help="report directory (default: DATA_DIR/evaluation)"
+    )
     models = commands.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -219,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "datasets": lambda: _datasets(args),
         "train": lambda: _train(parser, args, settings),
         "models": lambda: _models(args, settings),
+        "evaluate": lambda: _evaluate(parser, args, settings),
     }
     return handlers[args.command]()
 
@@ -464,6 +479,41 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: 
         return 1
     print(result.describe())
     print(f"Promote it with: shopkeeper models promote {result.version}")
+    return 0
+
+
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    from models.als import AlsParams
+    from shopkeeper.churn_backtest import read_events
+    from shopkeeper.evaluate import evaluate_als, write_evaluation
+
+    if not args.events.is_file():
+        parser.error(f"--events {args.events}: no such file")
+    if args.test_days < 1 or args.factors < 1 or args.iterations < 1:
+        parser.error("--test-days, --factors and --iterations must be positive")
+    stream, _ = read_events(args.events)
+    truth = json.loads(args.truth.read_text()) if args.truth else None
+    report = evaluate_als(
+        stream,
+        test_days=args.test_days,
+        params=AlsParams(factors=args.factors, iterations=args.iterations),
+        truth=truth,
+    )
+    json_path, png_path = write_evaluation(report, args.out or settings.data_dir / "evaluation")
+    print(f"Test period from {report['split_at'][:10]}: {report['test_customers']:,} customers")
+    for name, by_k in report["scores"].items():
+        at10 = by_k["@10"]
+        print(
+            f"  {name:<18} NDCG@10 {at10['ndcg']:.4f}  Recall@10 {at10['recall']:.4f}  "
+            f"MAP@10 {at10['map']:.4f}  coverage {at10['coverage']:.3f}"
+        )
+    if "planted" in report:
+        p = report["planted"]
+        print(
+            f"  planted cross-sell pairs recovered {p['cross_sell_recovered']}/"
+            f"{p['cross_sell_pairs']}, up-sell steps {p['up_sell_recovered']}/{p['up_sell_steps']}"
+        )
+    print(f"Report: {json_path} and {png_path}")
     return 0
 
 
