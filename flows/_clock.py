@@ -24,7 +24,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from flows._segments import SEGMENT_REFRESH_S, SegmentOut, ShardSegments
 from flows.metrics import FlowMetrics
-from flows.profile import RESCORE_AFTER_DAYS
+from flows.profile import churn_due_offsets
 
 __all__ = [
     "LOYALTY_WINDOW_S",
@@ -115,7 +115,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         self._lateness = lateness
         # The purchase itself (its window opens in event-time order), the rescoring
         # times, the label deadline; the day it leaves the loyalty window.
-        churn = [0.0, *(d * _DAY for d in RESCORE_AFTER_DAYS), horizon_days * _DAY]
+        churn = churn_due_offsets(horizon_days)
         self._offsets: list[tuple[float, str]] = [(o, "churn") for o in churn]
         self._offsets.append((LOYALTY_WINDOW_S, "loyalty"))
         self._copy = copy

@@ -147,11 +147,18 @@ class ModelLogic(StatefulBatchLogic[Message, tuple[str, ChurnScore], bytes | Mod
                 scores.append((customer, ChurnScore(p, model.version, request.at)))
         self._forget_unlabelled()
         self._report(labels, len(scores))
-        if self._checkpoints is not None and model.examples - state.checkpointed >= self._every:
-            model.save(self._checkpoints, health=prequential.health())
-            state.checkpointed = model.examples
-            self._metrics.churn_checkpoints.inc()
+        if model.examples - state.checkpointed >= self._every:
+            self._checkpoint()
         return (scores, StatefulBatchLogic.RETAIN)
+
+    def _checkpoint(self) -> None:
+        """Save a versioned checkpoint of what was learned since the last one, if any."""
+        state = self._state
+        if self._checkpoints is None or state.model.examples == state.checkpointed:
+            return
+        state.model.save(self._checkpoints, health=state.prequential.health())
+        state.checkpointed = state.model.examples
+        self._metrics.churn_checkpoints.inc()
 
     def _forget_unlabelled(self) -> None:
         # An example is labelled within the horizon of its window; one that was not (its
@@ -164,11 +171,7 @@ class ModelLogic(StatefulBatchLogic[Message, tuple[str, ChurnScore], bytes | Mod
 
     def on_eof(self) -> tuple[Iterable[tuple[str, ChurnScore]], bool]:
         # The end of a bounded replay: checkpoint what was learned since the last one.
-        state = self._state
-        if self._checkpoints is not None and state.model.examples > state.checkpointed:
-            state.model.save(self._checkpoints, health=state.prequential.health())
-            state.checkpointed = state.model.examples
-            self._metrics.churn_checkpoints.inc()
+        self._checkpoint()
         return ((), StatefulBatchLogic.RETAIN)
 
     def _report(self, labels: list[int], scored: int) -> None:

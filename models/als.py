@@ -50,6 +50,13 @@ class AlsModel:
     user_factors: np.ndarray
     item_factors: np.ndarray
     seen: dict[str, set[int]]
+    _user_index: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
+    _item_index: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built once: a lookup per request, not a scan of every id.
+        self._user_index = {u: i for i, u in enumerate(self.users)}
+        self._item_index = {it: i for i, it in enumerate(self.items)}
 
     @classmethod
     def fit(cls, data: Interactions, params: AlsParams | None = None) -> AlsModel:
@@ -83,26 +90,28 @@ class AlsModel:
         self, user: str, k: int = 10, *, exclude_seen: bool = True
     ) -> list[tuple[str, float]]:
         """The ``k`` best items for a known user (``[]`` for an unknown one)."""
-        index = {u: i for i, u in enumerate(self.users)}.get(user)
+        index = self._user_index.get(user)
         if index is None:
             return []
         scores = self.item_factors @ self.user_factors[index]
         if exclude_seen:
             for item in self.seen.get(user, ()):
                 scores[item] = -np.inf
-        top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.items[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return self._top(scores, k)
 
     def similar(self, item: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` items closest to ``item`` in taste (cosine of factors), itself excluded."""
-        index = {it: i for i, it in enumerate(self.items)}.get(item)
+        index = self._item_index.get(item)
         if index is None:
             return []
         norms = np.linalg.norm(self.item_factors, axis=1)
         norms[norms == 0] = 1.0
         scores = (self.item_factors @ self.item_factors[index]) / (norms * norms[index])
         scores[index] = -np.inf
+        return self._top(scores, k)
+
+    def _top(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The ``k`` highest finite scores, best first, as (item, score)."""
         top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.items[i], float(scores[i])) for i in top if np.isfinite(scores[i])]

@@ -144,6 +144,20 @@ class ChurnModel:
         stem.with_suffix(".json").write_text(json.dumps(meta, indent=2))
         return stem.with_suffix(".json")
 
+    @staticmethod
+    def newest(directory: Path) -> Path:
+        """The metadata file of the checkpoint in ``directory`` that learned the most.
+
+        Raises:
+            FileNotFoundError: No checkpoint there.
+        """
+        found = sorted(
+            directory.glob("*.json"), key=lambda p: json.loads(p.read_text())["examples"]
+        )
+        if not found:
+            raise FileNotFoundError(f"no churn checkpoint in {directory}")
+        return found[-1]
+
     @classmethod
     def load(cls, path: Path) -> ChurnModel:
         """Load a checkpoint by its JSON file (or the newest one in a directory).
@@ -153,10 +167,7 @@ class ChurnModel:
             ValueError: The pickle does not match the SHA-256 its metadata recorded.
         """
         if path.is_dir():
-            found = sorted(path.glob("*.json"), key=lambda p: json.loads(p.read_text())["examples"])
-            if not found:
-                raise FileNotFoundError(f"no churn checkpoint in {path}")
-            path = found[-1]
+            path = cls.newest(path)
         meta = json.loads(path.read_text())
         blob = path.with_suffix(".pkl").read_bytes()
         if hashlib.sha256(blob).hexdigest() != meta["sha256"]:

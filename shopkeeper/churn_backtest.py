@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 import events
-from flows.profile import CHURN_FEATURES, RESCORE_AFTER_DAYS, CustomerProfile, Resolved
+from flows.profile import CHURN_FEATURES, CustomerProfile, Resolved, churn_due_offsets
 from models.churn import (
     BatchLogistic,
     ChurnModel,
@@ -87,7 +87,7 @@ class Backtest:
         model: ChurnModel | None = None,
     ) -> None:
         self._horizon_days = horizon_days
-        self._offsets = [0.0] + [d * _DAY for d in RESCORE_AFTER_DAYS] + [horizon_days * _DAY]
+        self._offsets = churn_due_offsets(horizon_days)
         self._lateness = lateness.total_seconds()
         self.model = model or ChurnModel.create()
         self.prequential = Prequential()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import events
+from models.churn import ChurnModel
 from shopkeeper.embedded import endpoints
 from shopkeeper.flow_runner import flow_settings, start_flow
 from shopkeeper.produce import produce
@@ -81,10 +82,8 @@ def through_flow(
         run = start_flow(env, stderr=subprocess.DEVNULL)
         if run.wait(timeout=timeout_s) != 0:
             raise RuntimeError("the flow failed")
-        found_checkpoints = sorted(
-            checkpoints.glob("*.json"), key=lambda p: json.loads(p.read_text())["examples"]
-        )
-        if not found_checkpoints:
-            raise RuntimeError("the flow learned no churn example")
-        meta = json.loads(found_checkpoints[-1].read_text())
+        try:
+            meta = json.loads(ChurnModel.newest(checkpoints).read_text())
+        except FileNotFoundError:
+            raise RuntimeError("the flow learned no churn example") from None
     return FlowHealth(meta["version"], meta["examples"], meta["health"])

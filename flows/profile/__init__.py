@@ -5,7 +5,13 @@ customer and one ``ItemState`` per product in its stateful steps, and writes the
 ``features()`` to Redis as absolute values guarded by ``_seq``.
 """
 
-from flows.profile._churn import RESCORE_AFTER_DAYS, ChurnTracker, Example, Resolved
+from flows.profile._churn import (
+    RESCORE_AFTER_DAYS,
+    ChurnTracker,
+    Example,
+    Resolved,
+    churn_due_offsets,
+)
 from flows.profile._churn_features import CHURN_FEATURES, churn_features
 from flows.profile._customer import CustomerProfile
 from flows.profile._features import GROUPS
@@ -22,6 +28,7 @@ __all__ = [
     "Resolved",
     "Signal",
     "SignalKind",
+    "churn_due_offsets",
     "churn_features",
     "item_signals",
 ]

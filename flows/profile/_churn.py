@@ -16,11 +16,17 @@ import math
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
-__all__ = ["RESCORE_AFTER_DAYS", "ChurnTracker", "Example", "Resolved"]
+__all__ = ["RESCORE_AFTER_DAYS", "ChurnTracker", "Example", "Resolved", "churn_due_offsets"]
 
 _DAY: Final = 86_400.0
 RESCORE_AFTER_DAYS: Final = (7, 14, 30, 45)
 """Days of silence after a purchase at which a customer is scored again."""
+
+
+def churn_due_offsets(horizon_days: float) -> list[float]:
+    """Seconds after a purchase at which its window needs attention: the purchase itself
+    (its window opens), each rescoring, the label deadline."""
+    return [0.0, *(d * _DAY for d in RESCORE_AFTER_DAYS), horizon_days * _DAY]
 
 
 class Example(NamedTuple):
@@ -166,7 +172,7 @@ class ChurnTracker:
         last = self.last_purchase
         if last is None:
             return []
-        return [last + d * _DAY for d in RESCORE_AFTER_DAYS] + [last + self._horizon]
+        return [last + o for o in churn_due_offsets(self._horizon / _DAY)[1:]]
 
     def __getstate__(self) -> tuple[object, ...]:
         return (
