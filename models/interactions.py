@@ -61,7 +61,9 @@ class Interactions:
         weights: Weights | None = None,
     ) -> Interactions:
         """Fold views, adds and purchases with ``since <= time < until`` (``until``
-        included when equal to the last event) into decayed strengths."""
+        included when equal to the last event) into decayed strengths. A customer with a
+        ``Deletion Requested`` anywhere in the stream is left out entirely: a model must
+        not keep what the customer asked to erase."""
         w = weights or Weights()
         end = until.timestamp()
         start = since.timestamp() if since is not None else -math.inf
@@ -71,7 +73,11 @@ class Interactions:
         rows: list[int] = []
         cols: list[int] = []
         vals: list[float] = []
+        erased: set[str] = set()
         for event in stream:
+            if type(event) is events.DeletionRequested and event.customer_key is not None:
+                erased.add(event.customer_key)
+                continue
             t = event.timestamp.timestamp()
             if not start <= t <= end or event.customer_key is None:
                 continue
@@ -86,7 +92,12 @@ class Interactions:
             shape=(len(user_ix), len(item_ix)),
         )
         matrix.sum_duplicates()
-        return cls(list(user_ix), list(item_ix), matrix)
+        users = list(user_ix)
+        if erased & user_ix.keys():
+            keep = [i for i, user in enumerate(users) if user not in erased]
+            matrix = matrix[keep]
+            users = [users[i] for i in keep]
+        return cls(users, list(item_ix), matrix)
 
     def pairs(self) -> set[tuple[str, str]]:
         """Every (user, item) with an interaction."""

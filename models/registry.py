@@ -45,7 +45,9 @@ class ModelRegistry:
         """Every stored version, oldest first (versions sort by creation time)."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
 
     def current(self) -> str | None:
         """The promoted version, if any."""

@@ -70,3 +70,28 @@ def test_a_saved_model_recommends_the_same(model: AlsModel, tmp_path: Path) -> N
         assert loaded.recommend(user, 10) == model.recommend(user, 10)
     assert loaded.recommend("nobody", 10) == []
     np.testing.assert_array_equal(loaded.item_factors, model.item_factors)
+
+
+def test_a_customer_who_asked_to_be_erased_is_not_in_the_training_matrix() -> None:
+    at = START + dt.timedelta(days=1)
+
+    def viewed(customer: str, product: str) -> events.Event:
+        return events.ProductViewed(
+            message_id=f"m-{customer}-{product}",
+            timestamp=at,
+            channel="web",
+            customer_id=customer,
+            properties=events.ProductViewedProperties(
+                product_id=product, price=1.0, currency="EUR"
+            ),
+        )
+
+    erase = events.DeletionRequested(
+        message_id="m-erase", timestamp=at + dt.timedelta(days=2), channel="server",
+        customer_id="c-gone",
+    )  # fmt: skip
+    stream = [viewed("c-stays", "P1"), viewed("c-gone", "P1"), viewed("c-gone", "P2"), erase]
+    data = Interactions.from_events(stream, until=at)
+    assert data.users == ["c-stays"]
+    assert data.matrix.shape == (1, 2)
+    assert data.pairs() == {("c-stays", "P1")}
