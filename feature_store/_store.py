@@ -264,6 +264,13 @@ class FeatureStore:
             pool.release(connection)
         return replies
 
+    def ping(self) -> bool:
+        """Whether Redis answers now."""
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
     def close(self) -> None:
         """Close the client's connections."""
         self._client.close()
@@ -278,6 +285,28 @@ class FeatureStore:
         """Many customers in one pipelined round trip, in the order asked."""
         return self._hashes([self.keys.customer(c) for c in customer_ids])
 
+    def customer_groups(self, customer_id: str, groups: Sequence[str]) -> dict[str, str] | None:
+        """Some feature groups of one customer (one HMGET: a request reads only what it
+        uses), flattened; ``{"_erased": "1"}`` for an erased customer, ``None`` if unknown.
+
+        Raises:
+            FeatureStoreUnavailable: Redis did not answer.
+            CorruptFeature: A group is not a JSON object.
+        """
+        key = self.keys.customer(customer_id)
+        names = list(groups)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hmget(key, names)
+        pipe.exists(self.keys.tombstone(customer_id))  # same hash slot: one round trip
+        try:
+            values, erased = pipe.execute()
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"feature read failed: {exc}") from exc
+        if erased:
+            return {"_erased": "1"}
+        stored = {n.encode(): v for n, v in zip(names, values, strict=True) if v is not None}
+        return _flatten(key, stored) if stored else None
+
     def item(self, product_id: str) -> dict[str, str] | None:
         """One product's stored fields; ``None`` if unknown."""
         return self.items([product_id])[0]
@@ -285,6 +314,30 @@ class FeatureStore:
     def items(self, product_ids: Sequence[str]) -> list[dict[str, str] | None]:
         """Many products in one pipelined round trip, in the order asked."""
         return self._hashes([self.keys.item(p) for p in product_ids])
+
+    def item_groups(
+        self, product_ids: Sequence[str], groups: Sequence[str]
+    ) -> list[dict[str, str] | None]:
+        """Some feature groups (``catalog``, ``popularity``) of many products in one
+        pipelined round trip, flattened, in the order asked; ``None`` for an unknown one.
+
+        Raises:
+            FeatureStoreUnavailable: Redis did not answer.
+            CorruptFeature: A group is not a JSON object.
+        """
+        keys = [self.keys.item(p) for p in product_ids]
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, list(groups))
+        try:
+            found = pipe.execute()
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"item read failed: {exc}") from exc
+        out: list[dict[str, str] | None] = []
+        for key, values in zip(keys, found, strict=True):
+            stored = {g.encode(): v for g, v in zip(groups, values, strict=True) if v is not None}
+            out.append(_flatten(key, stored) if stored else None)
+        return out
 
     def product_ids(self) -> set[str]:
         """Every product id that has features."""

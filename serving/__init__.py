@@ -1,1 +1,9 @@
-"""The HTTP API: recommendations, offers and the customer view."""
+"""The serving API: recommendations, cross-sell, up-sell and the customer view over HTTP.
+
+Run it with ``shopkeeper serve`` (uvicorn); ``create_app(settings)`` builds the ASGI app.
+"""
+
+from serving.app import create_app
+from serving.settings import ServingSettings
+
+__all__ = ["ServingSettings", "create_app"]

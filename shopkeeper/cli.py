@@ -7,7 +7,10 @@ shopkeeper generate --days 365 --out FILE     a year of history to a JSONL file
 shopkeeper clv fit --events FILE              fit the CLV models, save their parameters
 shopkeeper churn backtest --events FILE       replay history through the churn model; report
 shopkeeper train als --events FILE            fit ALS, store a new version in the registry
+                     | --parquet FILE | --csv FILE --map ... | --topic NAME   (other sources)
+shopkeeper evaluate --events FILE [--grid ...] ALS vs baselines on a time split; grid search
 shopkeeper models list | promote V | rollback the model registry
+shopkeeper serve --port 8000 --workers 2      the recommendation API (uvicorn)
 shopkeeper datasets cdnow --out FILE          the CDNOW purchases as events
 """
 
@@ -16,13 +19,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from shopkeeper._training_cli import add_commands as add_training_commands
+from shopkeeper._training_cli import evaluate, train
 
 if TYPE_CHECKING:
     from shopkeeper.generator import GeneratorConfig
@@ -167,30 +172,7 @@ def _add_model_commands(commands: Any) -> None:
         help="report and checkpoint directory (default $SHOPKEEPER_DATA_DIR/churn/backtest)",
     )
 
-    train = commands.add_parser("train", help="train recommendation models").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    als = train.add_parser("als", help="fit ALS on a JSONL file of events; store a new version")
-    als.add_argument("--events", type=Path, required=True, metavar="FILE", help="JSONL events")
-    als.add_argument("--registry", type=Path, metavar="DIR", help="model registry directory")
-    als.add_argument("--factors", type=int, default=64, help="latent factors (64)")
-    als.add_argument("--iterations", type=int, default=15, help="ALS sweeps (15)")
-    als.add_argument("--regularization", type=float, default=0.05, help="L2 (0.05)")
-    als.add_argument("--alpha", type=float, default=2.0, help="confidence scaling (2.0)")
-    als.add_argument("--seed", type=int, default=7, help="random seed (7)")
-    evaluation = commands.add_parser(
-        "evaluate", help="ALS against popularity and repeat-purchase baselines on a time split"
-    )
-    evaluation.add_argument("--events", type=Path, required=True, metavar="FILE")
-    evaluation.add_argument("--test-days", type=int, default=60, help="test period (60 days)")
-    evaluation.add_argument(
-        "--truth", type=Path, metavar="FILE", help="the generator's ground truth (planted pairs)"
-    )
-    evaluation.add_argument("--factors", type=int, default=64, help="latent factors (64)")
-    evaluation.add_argument("--iterations", type=int, default=15, help="ALS sweeps (15)")
-    evaluation.add_argument(
-        "--out", type=Path, metavar="DIR", help="report directory (default: DATA_DIR/evaluation)"
-    )
+    add_training_commands(commands)
     models = commands.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -201,6 +183,12 @@ def _add_model_commands(commands: Any) -> None:
         sub.add_argument("--registry", type=Path, metavar="DIR", help="model registry directory")
         if name == "promote":
             sub.add_argument("version", metavar="VERSION")
+
+    serve = commands.add_parser("serve", help="serve the recommendation API over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="processes (one per core; default 1)")
+    serve.add_argument("--registry", type=Path, metavar="DIR", help="model registry directory")
 
     datasets = commands.add_parser("datasets", help="real data sets as events").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -231,9 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clv": lambda: _clv(parser, args, settings),
         "churn": lambda: _churn(parser, args, settings),
         "datasets": lambda: _datasets(args),
-        "train": lambda: _train(parser, args, settings),
+        "train": lambda: train(parser, args, settings, _registry(args, settings)),
         "models": lambda: _models(args, settings),
-        "evaluate": lambda: _evaluate(parser, args, settings),
+        "evaluate": lambda: evaluate(parser, args, settings),
+        "serve": lambda: _serve(parser, args, settings),
     }
     return handlers[args.command]()
 
@@ -461,59 +450,28 @@ def _registry(args: argparse.Namespace, settings: Settings) -> Any:
     return ModelRegistry(args.registry or settings.data_dir / "models" / "als")
 
 
-def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
-    from models.als import AlsParams
-    from shopkeeper.train import train_als
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
 
-    if not args.events.is_file():
-        parser.error(f"--events {args.events}: no such file")
-    if args.factors < 1 or args.iterations < 1 or args.regularization < 0 or args.alpha <= 0:
-        parser.error("--factors and --iterations must be positive, --regularization >= 0")
-    params = AlsParams(args.factors, args.regularization, args.alpha, args.iterations, args.seed)
-    try:
-        result = train_als(
-            args.events, _registry(args, settings), params=params, now=dt.datetime.now(dt.UTC)
-        )
-    except ValueError as exc:
-        print(f"train als: {exc}", file=sys.stderr)
-        return 1
-    print(result.describe())
-    print(f"Promote it with: shopkeeper models promote {result.version}")
-    return 0
+    if settings.redis_url is None:
+        parser.error("set SHOPKEEPER_REDIS_URL to the feature store's Redis")
+    # Worker processes build their app from the environment (uvicorn's factory).
+    os.environ["SHOPKEEPER_REDIS_URL"] = settings.redis_url
+    os.environ["SHOPKEEPER_MODEL_REGISTRY"] = str(_registry(args, settings).root)
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Several processes, one /metrics: each writes its values where the others add up.
+        import tempfile
 
-
-def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
-    from models.als import AlsParams
-    from shopkeeper.churn_backtest import read_events
-    from shopkeeper.evaluate import evaluate_als, write_evaluation
-
-    if not args.events.is_file():
-        parser.error(f"--events {args.events}: no such file")
-    if args.test_days < 1 or args.factors < 1 or args.iterations < 1:
-        parser.error("--test-days, --factors and --iterations must be positive")
-    stream, _ = read_events(args.events)
-    truth = json.loads(args.truth.read_text()) if args.truth else None
-    report = evaluate_als(
-        stream,
-        test_days=args.test_days,
-        params=AlsParams(factors=args.factors, iterations=args.iterations),
-        truth=truth,
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shopkeeper-metrics-")
+    uvicorn.run(
+        "serving.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="info",
     )
-    json_path, png_path = write_evaluation(report, args.out or settings.data_dir / "evaluation")
-    print(f"Test period from {report['split_at'][:10]}: {report['test_customers']:,} customers")
-    for name, by_k in report["scores"].items():
-        at10 = by_k["@10"]
-        print(
-            f"  {name:<18} NDCG@10 {at10['ndcg']:.4f}  Recall@10 {at10['recall']:.4f}  "
-            f"MAP@10 {at10['map']:.4f}  coverage {at10['coverage']:.3f}"
-        )
-    if "planted" in report:
-        p = report["planted"]
-        print(
-            f"  planted cross-sell pairs recovered {p['cross_sell_recovered']}/"
-            f"{p['cross_sell_pairs']}, up-sell steps {p['up_sell_recovered']}/{p['up_sell_steps']}"
-        )
-    print(f"Report: {json_path} and {png_path}")
     return 0
 
 

@@ -3,8 +3,9 @@
 It starts the feature flow (a separate Bytewax process, as in production), produces live
 retail traffic at a steady rate, waits until the flow has taken every event, and prints
 what happened: events applied, duplicates and malformed ones dead-lettered, freshness,
-one customer's live profile and what is trending. Later stages add churn, offers and
-recommendations to the same run.
+one customer's live profile (churn, loyalty, segment) and what is trending. Before the
+traffic starts it trains a recommender on 30 days of the same world's history, promotes
+it and serves the HTTP API; after, it asks the API what that customer should see next.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import datetime as dt
 import signal
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -23,17 +26,23 @@ import redis
 
 import events
 from feature_store import FeatureStore, KeyLayout, folded
-from shopkeeper.embedded import endpoints
+from models.als import AlsParams
+from models.registry import ModelRegistry
+from serving import ServingSettings, create_app
+from shopkeeper.api_server import serve_in_background
+from shopkeeper.embedded import Endpoints, endpoints
 from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
-from shopkeeper.generator import GeneratorConfig, Item, World
+from shopkeeper.generator import GeneratorConfig, Item, World, write_history
 from shopkeeper.produce import ProduceSummary, produce
 from shopkeeper.settings import Settings
 from shopkeeper.topics import ALL_TOPICS, ensure_topics
+from shopkeeper.train import train_als
 
 __all__ = ["DemoReport", "run_demo"]
 
 _START_TIMEOUT_S = 60.0
 _CATCH_UP_TIMEOUT_S = 120.0
+_HISTORY_DAYS = 30
 
 
 @dataclasses.dataclass
@@ -48,6 +57,7 @@ class DemoReport:
     profile: dict[str, str] | None
     windows: dict[str, Any]
     trending: list[tuple[str, float]]
+    api: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class _Tally:
@@ -98,48 +108,106 @@ def run_demo(
         )
         say(f"Building a world of {config.customers:,} customers and {config.products:,} products")
         world = World.build(config)
-        (port,) = free_ports(1)
-        log = (settings.data_dir / "flow.log").open("ab")
-        run = start_flow(
-            {
-                **flow_settings(
-                    kafka_bootstrap=found.kafka_bootstrap,
-                    redis_url=found.redis_url,
-                    namespace=namespace,
-                    tail=True,
-                ),
-                # The generator sends events in time order: a short lateness lets the
-                # event-time clocks tick (churn windows, RFM placements) within the demo.
-                "SHOPKEEPER_ALLOWED_LATENESS": "PT5S",
-            },
-            metrics_port=port,
-            stdout=log.fileno(),
-            stderr=subprocess.STDOUT,
+        registry = _train(world, settings, say)
+        app = create_app(
+            ServingSettings(
+                redis_url=found.redis_url, namespace=namespace, model_registry=registry.root
+            )
         )
-        try:
-            say(f"Started the feature flow (metrics on http://127.0.0.1:{port}/metrics)")
-            _until(run.serving_metrics, _START_TIMEOUT_S, "the flow to start")
-            say(f"Producing {rate:,.0f} events/s for {duration:,.0f} s")
-            traffic = _Tally(world.live(dt.datetime.now(dt.UTC), rate))
-            produced = produce(
-                traffic,
-                bootstrap=found.kafka_bootstrap,
-                namespace=namespace,
-                rate=rate,
-                duration=duration,
+        with serve_in_background(app) as api:
+            say(f"Serving the API on {api} (its OpenAPI document: {api}/openapi.json)")
+            report = _live(
+                settings, found, world, namespace=namespace, rate=rate, duration=duration, say=say
             )
-            _until(
-                lambda: run.metric("shopkeeper_flow_events_total") >= produced.total,
-                _CATCH_UP_TIMEOUT_S,
-                "the flow to take every event",
-            )
-            report = _report(run, found.redis_url, namespace, produced, traffic)
-        finally:
-            run.stop(signal.SIGINT)
-            run.wait(timeout=30)
-            log.close()
+            report.api = _ask(api, report)
     _print(report, say)
     return report
+
+
+def _train(world: World, settings: Settings, say: Callable[[str], None]) -> ModelRegistry:
+    """Write the world's last 30 days, train ALS on them and promote it."""
+    history = settings.data_dir / "history.jsonl"
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=_HISTORY_DAYS)
+    say(f"Writing {_HISTORY_DAYS} days of history and training the recommender on it")
+    write_history(world, history, start=start, days=_HISTORY_DAYS, progress=False)
+    registry = ModelRegistry(settings.data_dir / "models" / "als")
+    trained = train_als(
+        history, registry, params=AlsParams(factors=32, iterations=10), now=dt.datetime.now(dt.UTC)
+    )
+    registry.promote(trained.version)
+    say(trained.describe())
+    return registry
+
+
+def _live(
+    settings: Settings,
+    found: Endpoints,
+    world: World,
+    *,
+    namespace: str,
+    rate: float,
+    duration: float,
+    say: Callable[[str], None],
+) -> DemoReport:
+    """Run the flow on live traffic until it has taken every event; report."""
+    (port,) = free_ports(1)
+    log = (settings.data_dir / "flow.log").open("ab")
+    run = start_flow(
+        {
+            **flow_settings(
+                kafka_bootstrap=found.kafka_bootstrap,
+                redis_url=found.redis_url,
+                namespace=namespace,
+                tail=True,
+            ),
+            # The generator sends events in time order: a short lateness lets the
+            # event-time clocks tick (churn windows, RFM placements) within the demo.
+            "SHOPKEEPER_ALLOWED_LATENESS": "PT5S",
+        },
+        metrics_port=port,
+        stdout=log.fileno(),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        say(f"Started the feature flow (metrics on http://127.0.0.1:{port}/metrics)")
+        _until(run.serving_metrics, _START_TIMEOUT_S, "the flow to start")
+        say(f"Producing {rate:,.0f} events/s for {duration:,.0f} s")
+        traffic = _Tally(world.live(dt.datetime.now(dt.UTC), rate))
+        produced = produce(
+            traffic,
+            bootstrap=found.kafka_bootstrap,
+            namespace=namespace,
+            rate=rate,
+            duration=duration,
+        )
+        _until(
+            lambda: run.metric("shopkeeper_flow_events_total") >= produced.total,
+            _CATCH_UP_TIMEOUT_S,
+            "the flow to take every event",
+        )
+        return _report(run, found.redis_url, namespace, produced, traffic)
+    finally:
+        run.stop(signal.SIGINT)
+        run.wait(timeout=30)
+        log.close()
+
+
+def _ask(api: str, report: DemoReport) -> dict[str, Any]:
+    """What the API says the busiest customer should see, and beside one product."""
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"{api}{path}", timeout=10) as response:  # noqa: S310
+            return orjson.loads(response.read())
+
+    customer = get(f"/v1/customers/{urllib.parse.quote(report.customer_id)}/recommendations?k=5")
+    recent = orjson.loads((report.profile or {}).get("recent", "[]"))
+    product = recent[0][0] if recent else (customer["items"] or [{}])[0].get("product_id")
+    answers = {"recommendations": customer}
+    if product:
+        quoted = urllib.parse.quote(product)
+        answers["cross_sell"] = get(f"/v1/items/{quoted}/cross-sell?k=3")
+        answers["up_sell"] = get(f"/v1/items/{quoted}/up-sell?k=3")
+    return answers
 
 
 def _report(
@@ -226,3 +294,12 @@ def _print(report: DemoReport, say: Callable[[str], None]) -> None:
         "Trending (views, last 24 h): "
         + ", ".join(f"{pid} ({n:.0f})" for pid, n in report.trending)
     )
+    for name, answer in report.api.items():
+        subject = answer.get("customer_id") or answer.get("product_id")
+        say("")
+        say(
+            f"GET {name} for {subject}: {answer['source']}, model {answer['model_version']}, "
+            f"recommendation_id {answer['recommendation_id']}"
+        )
+        for item in answer["items"]:
+            say(f"  {item['product_id']:<10} {item['name'] or '':<40.40} {item['reason_text']}")

@@ -80,6 +80,12 @@ def test_demo_runs_the_flow_and_shows_a_live_profile(
     assert int(report.profile["_seq"]) >= 1
     assert report.freshness_ms["p50"] is not None
     assert any(line.startswith(f"Live profile of {report.customer_id}") for line in lines)
+    # The API served a model trained on the world's history, for the customer shown.
+    answer = report.api["recommendations"]
+    assert answer["customer_id"] == report.customer_id
+    assert answer["model_version"] is not None
+    assert len(answer["items"]) == 5
+    assert any(line.startswith("GET recommendations for") for line in lines)
 
 
 def test_customer_show_prints_the_profile_or_says_unknown(

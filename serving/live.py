@@ -1,0 +1,233 @@
+"""What a serving process holds and keeps fresh: the model, the catalogue, trending, and
+its link to Redis.
+
+Requests only read ``Live.recommender`` and ``Live.trending``: each is replaced whole by a
+refresh (one attribute assignment), never changed in place, so a request that started on
+the old model finishes on it, and the next one gets the new. That is the hot swap: no
+lock, no restart, no failed request.
+
+Redis failures open a circuit for ``redis_retry_seconds``: requests skip Redis and say
+they are degraded, instead of each paying a timeout while Redis is away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gc
+import logging
+import time
+from collections.abc import Callable
+
+import redis
+
+from feature_store import FeatureStore, FeatureStoreError, KeyLayout
+from models.artifact import RecommenderArtifact
+from models.registry import ModelRegistry
+from serving.catalog import Catalog, ItemInfo
+from serving.customers import READ_GROUPS, CustomerView
+from serving.metrics import ServingMetrics
+from serving.recommend import Recommender, Rules, Trending
+from serving.settings import ServingSettings
+
+__all__ = ["CustomerRead", "Live"]
+
+log = logging.getLogger(__name__)
+
+_TRENDING_DEPTH = 1_000  # products read per refresh; category lists are cut from these
+_PURCHASE_WEIGHT = 5.0  # a purchase in the last 24 h counts as five views
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CustomerRead:
+    """A customer read from Redis: the view, and whether Redis failed to answer."""
+
+    view: CustomerView | None
+    degraded: bool
+
+
+class Live:
+    """The state of one serving process.
+
+    Args:
+        settings: Serving settings.
+        metrics: Where to count.
+        clock: Wall clock in epoch seconds (tests may pass their own).
+    """
+
+    def __init__(
+        self,
+        settings: ServingSettings,
+        metrics: ServingMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+        self.registry = ModelRegistry(settings.model_registry)
+        self.rules = Rules(
+            exclude_bought_days=settings.exclude_bought_days,
+            replenishment_lead=settings.replenishment_lead,
+            up_sell_band=settings.up_sell_band,
+            requires_consent=settings.personalization_requires_consent,
+        )
+        layout = KeyLayout(settings.namespace)
+        timeout = settings.redis_timeout_seconds
+        # Requests get short timeouts; background refreshes may take longer.
+        self.store = FeatureStore(
+            redis.Redis.from_url(
+                settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            ),
+            layout,
+        )
+        self._background = FeatureStore(
+            redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=1),
+            layout,
+        )
+        self.recommender: Recommender | None = None
+        self.trending = Trending()
+        self._live_items: dict[str, ItemInfo] = {}
+        self._snapshot: tuple[str, dict[str, ItemInfo]] = ("", {})  # parsed once per version
+        self._down_until = 0.0
+        self._trending_at = 0.0
+
+    def close(self) -> None:
+        """Release the Redis connections."""
+        self.store.close()
+        self._background.close()
+
+    # -- Redis, behind a circuit breaker ---------------------------------------------
+
+    @property
+    def redis_down(self) -> bool:
+        """Whether a recent failure keeps requests off Redis."""
+        return self.clock() < self._down_until
+
+    def _failed(self, operation: str, exc: Exception) -> None:
+        self.metrics.redis_errors.labels(operation).inc()
+        self._down_until = self.clock() + self.settings.redis_retry_seconds
+        log.warning("redis %s failed: %s", operation, exc)
+
+    def read_customer(self, customer_id: str) -> CustomerRead:
+        """The customer's view; ``degraded`` when Redis could not be asked or failed."""
+        if self.redis_down:
+            return CustomerRead(None, degraded=True)
+        try:
+            fields = self.store.customer_groups(customer_id, READ_GROUPS)
+        except FeatureStoreError as exc:
+            self._failed("read_customer", exc)
+            return CustomerRead(None, degraded=True)
+        return CustomerRead(None if fields is None else CustomerView.parse(fields), False)
+
+    def read_profile(self, customer_id: str) -> tuple[dict[str, str] | None, bool]:
+        """The whole stored profile and whether the customer was erased.
+
+        Raises:
+            FeatureStoreError: Redis failed (the caller answers 503).
+        """
+        try:
+            profile = self.store.customer(customer_id)
+            erased = profile is None and self.store.is_erased(customer_id)
+        except FeatureStoreError as exc:
+            self._failed("read_profile", exc)
+            raise
+        return profile, erased
+
+    def ping(self) -> bool:
+        """Whether Redis answers now."""
+        return self.store.ping()
+
+    # -- refreshes (run off the event loop, in a worker thread) -----------------------
+
+    def poll_model(self) -> bool:
+        """Load the promoted version if it is not the one served; True if swapped."""
+        self.update_ages()
+        version = self.registry.current()
+        current = self.recommender
+        if version is None or (current is not None and current.version == version):
+            return False
+        try:
+            artifact = RecommenderArtifact.load(self.registry.path(version))
+        except Exception:  # a broken artifact must not take the served one down
+            self.metrics.model_loads.labels("failed").inc()
+            log.exception("loading model %s failed; still serving %s", version, current)
+            return False
+        self.recommender = self._recommender(artifact)
+        # The model's arrays and id maps live until the next swap: keep the cyclic
+        # collector from walking them on every full collection (tail latency).
+        gc.freeze()
+        self.metrics.model_loads.labels("loaded").inc()
+        self.metrics.model_info.clear()
+        self.metrics.model_info.labels(version).set(1)
+        log.info("serving model %s", version)
+        return True
+
+    def update_ages(self) -> None:
+        """Set the model and trending age gauges (plain values work with several workers,
+        where a gauge cannot be a function)."""
+        now = self.clock()
+        current = self.recommender
+        created = current.artifact.metadata.get("created_at") if current else None
+        if created:
+            born = dt.datetime.fromisoformat(created).timestamp()
+            self.metrics.model_age.set(max(0.0, now - born))
+        if self._trending_at:
+            self.metrics.trending_age.set(now - self._trending_at)
+
+    def refresh_catalog(self) -> None:
+        """Re-read stock, lifecycle and prices of every product from Redis."""
+        current = self.recommender
+        try:
+            ids = sorted(
+                self._background.product_ids() | set(current.artifact.als.items if current else ())
+            )
+            rows = self._background.item_groups(ids, ["catalog"])
+        except FeatureStoreError as exc:
+            self._failed("refresh_catalog", exc)
+            return
+        live = {p: ItemInfo.parse(f) for p, f in zip(ids, rows, strict=True) if f}
+        self.metrics.catalog_items.set(len(live))
+        if live == self._live_items:
+            return  # nothing changed: keep the arrays (a rebuild holds the GIL for ms)
+        self._live_items = live
+        if current is not None and self.recommender is current:
+            self.recommender = self._recommender(current.artifact)
+
+    def refresh_trending(self) -> None:
+        """Re-read the last 24 hours' most viewed and bought products."""
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        try:
+            views = self._background.popularity("views", window="24h", now=now, k=_TRENDING_DEPTH)
+            bought = self._background.popularity(
+                "purchases", window="24h", now=now, k=_TRENDING_DEPTH
+            )
+        except FeatureStoreError as exc:
+            self._failed("refresh_trending", exc)
+            return
+        score: dict[str, float] = {}
+        for product, count in views:
+            score[product] = score.get(product, 0.0) + count
+        for product, count in bought:
+            score[product] = score.get(product, 0.0) + _PURCHASE_WEIGHT * count
+        ranked = [p for p, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))]
+        by_category: dict[str, list[str]] = {}
+        current = self.recommender
+        for product in ranked:
+            facts = current.catalog.get(product) if current else self._live_items.get(product)
+            if facts is not None and facts.category is not None:
+                by_category.setdefault(facts.category, []).append(product)
+        self.trending = Trending(ranked, by_category)
+        self._trending_at = self.clock()
+
+    def _recommender(self, artifact: RecommenderArtifact) -> Recommender:
+        version, snapshot = self._snapshot
+        if version != artifact.version:
+            snapshot = {p: ItemInfo.parse(f) for p, f in artifact.catalog.items()}
+            self._snapshot = (artifact.version, snapshot)
+        info = dict(snapshot)
+        for product, facts in self._live_items.items():
+            info[product] = facts  # the live fields are newer than the snapshot
+        catalog = Catalog.build(artifact.als.items, info)
+        self.metrics.unavailable_items.set(int((~catalog.available).sum()))
+        return Recommender(artifact, catalog, self.rules)
