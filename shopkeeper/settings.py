@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["AlsSettings", "Settings"]
 
 
 class Settings(BaseSettings):
@@ -35,3 +35,21 @@ class Settings(BaseSettings):
         default=Path("var"),
         description="Directory for local state: the embedded Redis database, recovery, models.",
     )
+
+
+class AlsSettings(BaseSettings):
+    """ALS hyperparameters of ``shopkeeper train als`` and ``shopkeeper evaluate``.
+
+    Every field can be set by a ``SHOPKEEPER_ALS_<FIELD>`` environment variable; the
+    command's flags override them. The defaults are ``models.als.AlsParams``'s.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SHOPKEEPER_ALS_", extra="forbid", frozen=True)
+
+    factors: int = Field(default=64, ge=1, description="Latent factors per customer and item.")
+    regularization: float = Field(default=0.05, ge=0, description="L2 penalty on the factors.")
+    alpha: float = Field(
+        default=2.0, gt=0, description="Confidence per unit of interaction strength."
+    )
+    iterations: int = Field(default=15, ge=1, description="Alternating least-squares sweeps.")
+    seed: int = Field(default=7, description="Random seed of the initial factors.")
