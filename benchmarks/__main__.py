@@ -7,9 +7,15 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from benchmarks import churn, decode, flow
+from benchmarks import churn, decode, flow, serving, training
 
-SUITE = {"decode": decode.run, "flow": flow.run, "churn": churn.run}
+SUITE = {
+    "decode": decode.run,
+    "flow": flow.run,
+    "churn": churn.run,
+    "serving": serving.run,
+    "training": training.run,
+}
 
 
 def main(names: list[str]) -> int:

@@ -7,6 +7,8 @@ Version 1 (``v1`` in every key)::
     <ns>:v1:i:{<product_id>}                  hash   item features (catalogue, popularity buckets)
     <ns>:v1:items                             set    every product id with features
     <ns>:v1:pop:<kind>:<res>:<start>:<scope>  zset   product -> count in one time bucket
+    <ns>:v1:catalog_changes                   stream products whose catalogue changed
+    <ns>:v1:segment:<name>                    set    customer ids in one RFM segment
 
 A customer or item hash holds ``_seq`` (the state's sequence number, which guards
 writes) and one field per feature group (``activity``, ``orders``, ``cart``, ...; for items
@@ -75,6 +77,12 @@ class KeyLayout:
     ) -> str:
         """The sorted set of per-product counts in one time bucket."""
         return f"{self._base}:pop:{kind}:{resolution}:{start}:{scope}"
+
+    @property
+    def catalog_changes(self) -> str:
+        """The stream of products whose catalogue fields changed (``product`` per entry),
+        so readers re-read what changed instead of every product."""
+        return f"{self._base}:catalog_changes"
 
     def segment(self, name: str) -> str:
         """The set of customer ids in RFM segment ``name`` (for campaign export)."""

@@ -45,6 +45,7 @@ _GUARDED_HSET_SHA: Final = hashlib.sha1(_GUARDED_HSET.encode()).hexdigest()  # n
 _pack = cast("Callable[[tuple[Any, ...]], bytes]", hiredis.pack_command)
 
 _POPULARITY_TTL_S: Final[dict[PopularityResolution, int]] = {"1h": 2 * 86_400, "1d": 9 * 86_400}
+_CHANGES_KEPT: Final = 100_000  # catalogue change feed entries kept (about: MAXLEN ~)
 _POPULARITY_WINDOWS: Final[dict[str, tuple[PopularityResolution, int, int]]] = {
     # window -> (resolution, bucket size, window length), in seconds
     "24h": ("1h", 3_600, 86_400),
@@ -96,6 +97,7 @@ class ItemWrite:
     fields: Mapping[str, str]
     seq: int
     popularity: Sequence[PopularityCount] = ()
+    catalog_changed: bool = False  # announce it on the change feed
 
 
 @dataclasses.dataclass(slots=True)
@@ -160,6 +162,7 @@ class FeatureStore:
         pack = _pack
         guarded: list[int] = []  # positions of the guarded writes among the replies
         products: list[str] = []
+        changed: list[str] = []
         # One ZADD per popularity key per batch, however many products it touches.
         ranks: dict[str, dict[str, float]] = {}
         ttls: dict[str, int] = {}
@@ -180,19 +183,15 @@ class FeatureStore:
                     SEQ_FIELD, write.seq, *itertools.chain.from_iterable(write.fields.items()),
                 )))  # fmt: skip
                 products.append(product)
+                if write.catalog_changed:
+                    changed.append(product)
                 for count in write.popularity:
                     key = keys.popularity(count.kind, count.resolution, count.start, count.scope)
                     ranks.setdefault(key, {})[product] = count.count
                     ttls[key] = _POPULARITY_TTL_S[count.resolution]
             else:
                 commands += self._unguarded(write)
-        if products:
-            commands.append(pack(("SADD", keys.items, *products)))
-        for key, members in ranks.items():
-            # GT: counts in a bucket only grow, so a replayed lower count is ignored.
-            scored = itertools.chain.from_iterable((n, m) for m, n in members.items())
-            commands.append(pack(("ZADD", key, "GT", *scored)))
-            commands.append(pack(("EXPIRE", key, ttls[key])))
+        commands += self._item_indexes(products, changed, ranks, ttls)
         replies = self._execute(commands)
         stats = WriteStats()
         for outcome in (replies[i] for i in guarded):
@@ -203,6 +202,29 @@ class FeatureStore:
             else:
                 stats.refused_erased += 1
         return stats
+
+    def _item_indexes(
+        self,
+        products: list[str],
+        changed: list[str],
+        ranks: dict[str, dict[str, float]],
+        ttls: dict[str, int],
+    ) -> list[bytes]:
+        """The item index, the catalogue change feed and the popularity buckets."""
+        keys = self.keys
+        commands = [_pack(("SADD", keys.items, *products))] if products else []
+        for product in changed:
+            # A replay may announce a change again: readers re-read, which is harmless.
+            commands.append(_pack((
+                "XADD", keys.catalog_changes, "MAXLEN", "~", _CHANGES_KEPT, "*",
+                "product", product,
+            )))  # fmt: skip
+        for key, members in ranks.items():
+            # GT: counts in a bucket only grow, so a replayed lower count is ignored.
+            scored = itertools.chain.from_iterable((n, m) for m, n in members.items())
+            commands.append(_pack(("ZADD", key, "GT", *scored)))
+            commands.append(_pack(("EXPIRE", key, ttls[key])))
+        return commands
 
     def _unguarded(self, write: CustomerErase | SegmentMove) -> list[bytes]:
         keys = self.keys
@@ -295,17 +317,17 @@ class FeatureStore:
         """
         key = self.keys.customer(customer_id)
         names = list(groups)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hmget(key, names)
-        pipe.exists(self.keys.tombstone(customer_id))  # same hash slot: one round trip
         try:
-            values, erased = pipe.execute()
+            values = cast("list[bytes | None]", self._client.hmget(key, names))
+            # Erasing deletes the hash and writes for an erased customer are refused, so
+            # only a customer with nothing stored can be erased: one command otherwise.
+            if all(v is None for v in values):
+                erased = self._client.exists(self.keys.tombstone(customer_id))
+                return {"_erased": "1"} if erased else None
         except redis.RedisError as exc:
             raise FeatureStoreUnavailable(f"feature read failed: {exc}") from exc
-        if erased:
-            return {"_erased": "1"}
         stored = {n.encode(): v for n, v in zip(names, values, strict=True) if v is not None}
-        return _flatten(key, stored) if stored else None
+        return _flatten(key, stored)
 
     def item(self, product_id: str) -> dict[str, str] | None:
         """One product's stored fields; ``None`` if unknown."""
@@ -338,6 +360,43 @@ class FeatureStore:
             stored = {g.encode(): v for g, v in zip(groups, values, strict=True) if v is not None}
             out.append(_flatten(key, stored) if stored else None)
         return out
+
+    def catalog_cursor(self) -> str:
+        """The id of the newest catalogue change (``"0-0"`` if none): read it before a
+        full read of the catalogue, then ask ``catalog_changes`` for what came after."""
+        try:
+            newest = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                self._client.xrevrange(self.keys.catalog_changes, count=1),
+            )
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reading the change feed failed: {exc}") from exc
+        return _text(newest[0][0]) if newest else "0-0"
+
+    def catalog_changes(self, since: str, *, count: int = 10_000) -> tuple[str, set[str] | None]:
+        """Products whose catalogue changed after ``since``, and the new cursor; ``None``
+        for the products when the feed no longer reaches back to ``since`` (trimmed: the
+        reader must read the whole catalogue again).
+
+        Raises:
+            FeatureStoreUnavailable: Redis did not answer.
+        """
+        key = self.keys.catalog_changes
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.xrange(key, count=1)
+            pipe.xrange(key, min=f"({since}", count=count)
+            oldest, entries = pipe.execute()
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reading the change feed failed: {exc}") from exc
+        if oldest and since != "0-0" and _stream_id(_text(oldest[0][0])) > _stream_id(since):
+            # The entry right after ``since`` may be gone; if ``since`` itself was trimmed
+            # the oldest kept entry is newer than it and something may be lost.
+            return self.catalog_cursor(), None
+        if not entries:
+            return since, set()
+        products = {_text(fields.get(b"product") or b"") for _, fields in entries} - {""}
+        return _text(entries[-1][0]), products
 
     def product_ids(self) -> set[str]:
         """Every product id that has features."""
@@ -403,6 +462,11 @@ class FeatureStore:
             _flatten(key, stored) if stored else None
             for key, stored in zip(keys, found, strict=True)
         ]
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    millis, _, sequence = text.partition("-")
+    return int(millis), int(sequence or 0)
 
 
 def _flatten(key: str, stored: dict[bytes, bytes]) -> dict[str, str]:

@@ -88,7 +88,10 @@ class _Partition(StatelessSinkPartition[Update]):
             for key, (seq, fields) in customers.items()
         ]
         writes += [
-            ItemWrite(key, out.fields, out.seq, out.popularity) for key, out in items_out.items()
+            ItemWrite(
+                key, out.fields, out.seq, out.popularity, catalog_changed=bool(out.event_times)
+            )
+            for key, out in items_out.items()
         ]
         writes += [
             CustomerWrite(key, _score_fields(score), round(score.at * 1000), CHURN_GUARD)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -348,4 +349,7 @@ def _typed(value: str) -> Any:
 def app_from_env() -> Starlette:
     """The app with settings from ``SHOPKEEPER_*`` variables (uvicorn's factory, one per
     worker process)."""
+    # Background refreshes run in threads; hand the GIL over every 0.5 ms instead of 5 ms
+    # so a refresh delays a request by at most that (measured in benchmarks/serving.py).
+    sys.setswitchinterval(0.0005)
     return create_app(ServingSettings())

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 _TRENDING_DEPTH = 1_000  # products read per refresh; category lists are cut from these
 _PURCHASE_WEIGHT = 5.0  # a purchase in the last 24 h counts as five views
+_CATALOG_CHUNK = 500  # products per Redis round trip in a full catalogue read
+_YIELD_SECONDS = 0.001  # the pause between chunks, so requests get the GIL
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ class Live:
         self.recommender: Recommender | None = None
         self.trending = Trending()
         self._live_items: dict[str, ItemInfo] = {}
+        self._cursor: str | None = None  # the catalogue change feed, read up to here
         self._snapshot: tuple[str, dict[str, ItemInfo]] = ("", {})  # parsed once per version
         self._down_until = 0.0
         self._trending_at = 0.0
@@ -176,17 +179,37 @@ class Live:
             self.metrics.trending_age.set(now - self._trending_at)
 
     def refresh_catalog(self) -> None:
-        """Re-read stock, lifecycle and prices of every product from Redis."""
+        """Re-read the stock, lifecycle and prices of the products that changed.
+
+        The first refresh reads every product the flow keeps (in chunks, handing the GIL
+        back between them); later ones read only those on the flow's catalogue change
+        feed since the last, so a refresh costs what changed, not the catalogue's size.
+        """
+        store = self._background
         current = self.recommender
         try:
-            ids = sorted(
-                self._background.product_ids() | set(current.artifact.als.items if current else ())
-            )
-            rows = self._background.item_groups(ids, ["catalog"])
+            changed = None
+            if self._cursor is not None:
+                cursor, changed = store.catalog_changes(self._cursor)
+            if changed is None:  # first refresh, or the feed was trimmed past our cursor
+                cursor = store.catalog_cursor()  # before the read: later changes come again
+                ids = sorted(store.product_ids())
+            else:
+                ids = sorted(changed)
+            rows: list[dict[str, str] | None] = []
+            for start in range(0, len(ids), _CATALOG_CHUNK):
+                rows += store.item_groups(ids[start : start + _CATALOG_CHUNK], ["catalog"])
+                time.sleep(_YIELD_SECONDS)
         except FeatureStoreError as exc:
             self._failed("refresh_catalog", exc)
             return
-        live = {p: ItemInfo.parse(f) for p, f in zip(ids, rows, strict=True) if f}
+        live = {} if changed is None else dict(self._live_items)
+        for product, fields in zip(ids, rows, strict=True):
+            if fields:
+                live[product] = ItemInfo.parse(fields)
+            else:
+                live.pop(product, None)
+        self._cursor = cursor
         self.metrics.catalog_items.set(len(live))
         if live == self._live_items:
             return  # nothing changed: keep the arrays (a rebuild holds the GIL for ms)

@@ -30,9 +30,10 @@ class ServingSettings(BaseSettings):
         description="How often each process looks for a newly promoted (or rolled back) model.",
     )
     catalog_refresh_seconds: float = Field(
-        default=30.0,
+        default=5.0,
         gt=0,
-        description="How often stock, lifecycle and prices are re-read from Redis.",
+        description="How often the catalogue change feed is read, and the stock, lifecycle "
+        "and prices of the products on it re-read from Redis.",
     )
     trending_refresh_seconds: float = Field(
         default=5.0,

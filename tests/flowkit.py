@@ -157,6 +157,24 @@ def snapshot_features(
     return found
 
 
+def differences(
+    a: dict[str, dict[str, str] | None], b: dict[str, dict[str, str] | None]
+) -> dict[str, object]:
+    """The keys and fields where two snapshots differ (``{}`` when equal), so a failing
+    comparison names what differs instead of printing two dicts of a thousand entries."""
+    out: dict[str, object] = {}
+    for key in sorted(a.keys() | b.keys()):
+        x, y = a.get(key), b.get(key)
+        if x == y:
+            continue
+        if x is None or y is None:
+            out[key] = (x, y)
+            continue
+        out[key] = {f: (x.get(f), y.get(f)) for f in sorted(x.keys() | y.keys())
+                    if x.get(f) != y.get(f)}  # fmt: skip
+    return out
+
+
 def model_outputs(infra: Endpoints, namespace: str, customers: list[str]) -> dict[str, float]:
     """Each scored customer's churn probability."""
     import redis

@@ -126,3 +126,29 @@ def test_redis_down_is_a_feature_store_error(tmp_path: Path) -> None:
         store.customer("c-1")
     with pytest.raises(FeatureStoreUnavailable):
         store.write([CustomerWrite("c-1", {"g": '{"n":"1"}'}, seq=1)])
+
+
+def test_the_catalogue_change_feed_names_what_changed_since_a_cursor(
+    store: FeatureStore, redis_client: redis.Redis
+) -> None:
+    cursor = store.catalog_cursor()
+    assert cursor == "0-0"
+    store.write(
+        [
+            ItemWrite("p-1", {"catalog": '{"price":"1.00"}'}, 1, catalog_changed=True),
+            ItemWrite("p-2", {"popularity": "{}"}, 1),  # popularity only: not announced
+        ]
+    )
+    cursor, changed = store.catalog_changes(cursor)
+    assert changed == {"p-1"}
+    assert store.catalog_changes(cursor) == (cursor, set())  # nothing new
+    store.write([ItemWrite("p-3", {"catalog": "{}"}, 1, catalog_changed=True)])
+    later, changed = store.catalog_changes(cursor)
+    assert changed == {"p-3"}
+    assert later != cursor
+    # A feed trimmed past a reader's cursor says so: the reader must read everything.
+    store.write([ItemWrite("p-4", {"catalog": "{}"}, 1, catalog_changed=True)])
+    redis_client.xtrim(store.keys.catalog_changes, maxlen=1, approximate=False)
+    newest, lost = store.catalog_changes(cursor)
+    assert lost is None
+    assert newest == store.catalog_cursor()

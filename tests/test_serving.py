@@ -386,3 +386,23 @@ def test_metrics_show_latency_by_route_fallbacks_and_the_model(
     age = registry.get_sample_value("shopkeeper_serving_model_age_seconds")
     assert age is not None
     assert f'shopkeeper_serving_model_info{{version="{shop.version}"}} 1.0' in text
+
+
+def test_a_running_server_drops_a_product_that_goes_out_of_stock(
+    shop: Shop, artifact: RecommenderArtifact
+) -> None:
+    ladder = next(ladder for ladder in shop.truth["price_ladders"] if len(ladder) > 2)
+    app = shop.app()
+    with TestClient(app) as client:
+        before = client.get(f"/v1/items/{ladder[0]}/up-sell").json()["items"]
+        assert before
+        gone = before[0]["product_id"]
+        at = dt.datetime.fromtimestamp(shop.now - 20, dt.UTC)
+        flowkit.send(shop.infra, shop.namespace, [
+            flowkit.event("Product Updated", at, customer=None, product_id=gone,
+                          inventory_status="out_of_stock", inventory_quantity=0),
+        ])  # fmt: skip
+        flowkit.run_to_end(shop.infra, shop.namespace)
+        app.state.live.refresh_catalog()  # what the refresh loop does every few seconds
+        after = client.get(f"/v1/items/{ladder[0]}/up-sell").json()["items"]
+    assert gone not in {item["product_id"] for item in after}
