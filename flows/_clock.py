@@ -38,27 +38,30 @@ __all__ = [
 
 _DAY: Final = 86_400.0
 LOYALTY_WINDOW_S: Final = 365 * _DAY
-TickKind = Literal["churn", "loyalty"]
+TickKind = Literal["churn", "loyalty", "cart"]
 _Due = tuple[float, str, float, str, float]
 """A heap entry: (time, customer, window, kind, revenue); kinds are the ``TickKind``s,
 ``segment`` (an R-score timer), ``refresh`` (the daily quintile boundaries) and ``erase``."""
 
 
 class Progress(msgspec.Struct, frozen=True, gc=False):
-    """What one batch of a shard says about time: its latest customer event time and
-    its purchases (customer, event time, revenue)."""
+    """What one batch of a shard says about time: its latest customer event time, its
+    purchases (customer, event time, revenue), erasures and cart changes (customer,
+    event time)."""
 
     shard: int
     latest: float
     purchases: list[tuple[str, float, float]]
     erased: list[tuple[str, float]] = []
+    carts: list[tuple[str, float]] = []
 
 
 class Tick(msgspec.Struct, frozen=True, gc=False):
     """A customer's due time, passed by the watermark, of the purchase at ``window``.
 
     ``churn``: the purchase itself, a rescoring after days of silence, or the label
-    deadline. ``loyalty``: the purchase leaves the trailing 12-month spend.
+    deadline. ``loyalty``: the purchase leaves the trailing 12-month spend. ``cart``: the
+    cart changed at ``window`` and the abandonment delay has passed.
     """
 
     at: float
@@ -99,6 +102,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         lateness: Seconds the watermark stays behind the latest event time.
         horizon_days: The churn horizon (the label deadline after a purchase).
         copy: Snapshots are copies (recovery is on).
+        cart_after: Seconds after a cart change when an unchanged cart is abandoned.
     """
 
     def __init__(
@@ -109,10 +113,12 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         horizon_days: float,
         copy: bool,
         metrics: FlowMetrics | None = None,
+        cart_after: float = 1_800.0,
     ) -> None:
         self._clock = clock
         self._metrics = metrics
         self._lateness = lateness
+        self._cart_after = cart_after
         # The purchase itself (its window opens in event-time order), the rescoring
         # times, the label deadline; the day it leaves the loyalty window.
         churn = churn_due_offsets(horizon_days)
@@ -128,6 +134,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         horizon_days: float,
         copy: bool,
         metrics: FlowMetrics | None = None,
+        cart_after: float = 1_800.0,
     ) -> Callable[[bytes | _Clock | None], ClockLogic]:
         """The ``stateful_batch`` builder: a new clock, or one restored from a snapshot."""
 
@@ -139,7 +146,12 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             else:
                 clock = resume
             return cls(
-                clock, lateness=lateness, horizon_days=horizon_days, copy=copy, metrics=metrics
+                clock,
+                lateness=lateness,
+                horizon_days=horizon_days,
+                copy=copy,
+                metrics=metrics,
+                cart_after=cart_after,
             )
 
         return build
@@ -150,13 +162,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         push = heapq.heappush
         out: list[Clocked] = []
         for progress in values:
-            clock.shard = progress.shard
-            clock.latest = max(clock.latest, progress.latest)
-            for customer, t in progress.erased:
-                push(due, (t, customer, t, "erase", 0.0))
-            for customer, t, revenue in progress.purchases:
-                for offset, kind in self._offsets:
-                    push(due, (t + offset, customer, t, kind, revenue if offset == 0 else 0.0))
+            self._schedule(progress)
         watermark = clock.latest - self._lateness
         while due and due[0][0] <= watermark:
             at, customer, window, kind, revenue = heapq.heappop(due)
@@ -181,6 +187,9 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             if kind == "segment":
                 self._place(out, customer, clock.segments.recheck(customer, at, window), window)
                 continue
+            if kind == "cart":
+                out.append((customer, Tick(at, window, "cart")))
+                continue
             out.append((customer, Tick(at, window, "loyalty" if kind == "loyalty" else "churn")))
             if kind == "churn" and at == window:  # the purchase itself
                 self._place(out, customer, clock.segments.purchase(customer, at, revenue), at)
@@ -190,6 +199,21 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
                     push(due, (midnight, "", 0.0, "refresh", 0.0))
         self._report()
         return (out, StatefulBatchLogic.RETAIN)
+
+    def _schedule(self, progress: Progress) -> None:
+        """Move the shard's latest time; put the batch's follow-ups on the heap."""
+        clock = self._clock
+        due = clock.due
+        push = heapq.heappush
+        clock.shard = progress.shard
+        clock.latest = max(clock.latest, progress.latest)
+        for customer, t in progress.erased:
+            push(due, (t, customer, t, "erase", 0.0))
+        for customer, t in progress.carts:
+            push(due, (t + self._cart_after, customer, t, "cart", 0.0))
+        for customer, t, revenue in progress.purchases:
+            for offset, kind in self._offsets:
+                push(due, (t + offset, customer, t, kind, revenue if offset == 0 else 0.0))
 
     def _place(
         self,

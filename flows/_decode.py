@@ -16,6 +16,11 @@ from flows.metrics import FlowMetrics
 __all__ = ["Accepted", "Clocked", "Decoder", "Keyed", "Rejected"]
 
 _UNKNOWN_TOPIC: Final = "unknown"
+_CART_CHANGES: Final = (events.ProductAdded, events.ProductRemoved, events.CartViewed)
+_Shard = tuple[
+    list[float], list[tuple[str, float, float]], list[tuple[str, float]], list[tuple[str, float]]
+]
+"""A shard's event times, purchases, erasures and cart changes in one batch."""
 
 
 class Accepted(msgspec.Struct, frozen=True, gc=False):
@@ -112,9 +117,7 @@ class Decoder:
         out: list[Keyed | Rejected | Clocked] = []
         customers: dict[str, list[Accepted]] = {}
         products: dict[str, list[Accepted]] = {}
-        shards: dict[
-            int, tuple[list[float], list[tuple[str, float, float]], list[tuple[str, float]]]
-        ] = {}
+        shards: dict[int, _Shard] = {}
         for record in records:
             decoded = self(record)
             if type(decoded) is Rejected:
@@ -131,13 +134,15 @@ class Decoder:
                     group.append(decoded)
                 shard = shards.get(record.partition)
                 if shard is None:
-                    shard = shards[record.partition] = ([], [], [])
+                    shard = shards[record.partition] = ([], [], [], [])
                 t = event.timestamp.timestamp()
                 shard[0].append(t)
                 if type(event) is events.OrderCompleted:
                     shard[1].append((key, t, event.properties.revenue))
                 elif type(event) is events.DeletionRequested:
                     shard[2].append((key, t))
+                elif type(event) in _CART_CHANGES:
+                    shard[3].append((key, t))
                 continue
             # The contract: only catalogue events are about no customer.
             product = event.properties.product_id  # type: ignore[union-attr]
@@ -145,7 +150,7 @@ class Decoder:
         out += customers.items()
         out += products.items()
         out += (
-            (shard_key(partition), Progress(partition, max(times), purchases, erased))
-            for partition, (times, purchases, erased) in shards.items()
+            (shard_key(partition), Progress(partition, max(times), purchases, erased, carts))
+            for partition, (times, purchases, erased, carts) in shards.items()
         )
         return out

@@ -21,12 +21,15 @@ from flows.profile import (
     ItemState,
     Signal,
     SignalKind,
+    cart_abandonment,
     churn_features,
+    guardrail_context,
     item_signals,
 )
 from flows.profile._format import iso
 from flows.settings import FlowSettings
 from models.clv import CLVParams
+from models.offers import Candidate, Decision, Policy
 
 __all__ = ["CustomerLogic", "ItemLogic", "ItemOut", "Learn", "ProfileOut", "ScoreRequest"]
 
@@ -65,6 +68,9 @@ class ScoreRequest(msgspec.Struct, frozen=True, gc=False):
     example: bool = False
 
 
+_WAIT_LIMIT_S: Final = 86_400.0  # a cart tick waits this long for its change at most
+
+
 class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     """A customer's features after one batch of their events (key: the customer)."""
 
@@ -76,6 +82,7 @@ class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     score: ScoreRequest | None = None
     examples: list[ScoreRequest] = []
     tier_changes: list[tuple[str, str, str, float]] = []  # (old, new, direction, time)
+    decisions: list[Decision] = []  # offers fired or suppressed at this batch's ticks
 
 
 class ItemOut(msgspec.Struct, frozen=True, gc=False):
@@ -107,12 +114,16 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         copy: bool,
         score: bool,
         clv: CLVParams | None = None,
+        policy: Policy | None = None,
+        cart_after: float = 1_800.0,
     ) -> None:
         self._profile = profile
         self._metrics = metrics
         self._copy = copy
         self._score = score
         self._clv = clv
+        self._policy = policy  # None: triggers off
+        self._cart_after = cart_after
 
     @classmethod
     def builder(
@@ -125,6 +136,8 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             else None
         )
 
+        policy = settings.offer_policy() if settings.intelligence and settings.offers else None
+
         def build(resume: bytes | CustomerProfile | None) -> CustomerLogic:
             if resume is None:
                 profile = CustomerProfile(
@@ -136,21 +149,27 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             else:
                 profile = _restore(resume)
             return cls(
-                profile, metrics, copy=settings.recovery, score=settings.intelligence, clv=clv
+                profile,
+                metrics,
+                copy=settings.recovery,
+                score=settings.intelligence,
+                clv=clv,
+                policy=policy,
+                cart_after=settings.cart_abandonment_minutes * 60,
             )
 
         return build
 
     def on_batch(self, values: list[list[Accepted] | Tick]) -> tuple[Iterable[ProfileOut], bool]:
         profile = self._profile
-        times, signals, ticks = self._fold(values)
-        # Events first, then the ticks the watermark passed: a tick reads the profile as
-        # of its own time, and its labels depend on event times only (see ChurnTracker).
+        times, signals, ticks, decisions = self._fold_and_trigger(values)
+        # Events first, then the clock's other ticks: they read the profile as of their
+        # own time, and labels depend on event times only (see ChurnTracker).
         changed = False
         for tick in ticks:
             if tick.kind == "loyalty":
                 changed |= profile.loyalty_tick(tick.at)
-            else:
+            elif tick.kind == "churn":
                 changed |= profile.churn_tick(tick.at, tick.window)
         tier_changes = [(c.old, c.new, str(c.direction), c.t) for c in profile.take_tier_changes()]
         for change in tier_changes:
@@ -158,63 +177,115 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         if self._clv is not None and any(tick.kind == "churn" for tick in ticks):
             at = max(tick.at for tick in ticks if tick.kind == "churn")
             changed |= _score_clv(profile, self._clv, at)
-        if not times and not ticks:
+        if not (times or ticks or decisions):
             return ((), StatefulBatchLogic.RETAIN)
         if profile.erased:
-            if not times:
+            if not (times or decisions):
                 return ((), StatefulBatchLogic.RETAIN)
             # The signals of events before the deletion still count: popularity is an
-            # anonymous aggregate, and dropping them would depend on batch boundaries.
-            return ([ProfileOut(None, profile.seq, times, signals)], StatefulBatchLogic.RETAIN)
+            # anonymous aggregate, and dropping them would depend on batch boundaries. So
+            # do offer decisions made before it (a live run made them before it came).
+            out = ProfileOut(None, profile.seq, times, signals, decisions=decisions)
+            return ([out], StatefulBatchLogic.RETAIN)
         learned = [
             Learn(dict(r.example.features), r.churned, r.example.at, r.resolved_at)
             for r in profile.take_learned()
         ]
         made = [ScoreRequest(e.at, dict(e.features), example=True) for e in profile.take_made()]
         score = None
-        if self._score and profile.has_purchased:
+        timed = [k.at for k in ticks if k.kind != "cart"]  # a cart tick changes no score
+        if self._score and profile.has_purchased and (times or timed):
             # One score per customer per batch, as of the latest event or tick: scores in
             # between would be overwritten before anyone read them.
-            at = max(max(times, default=-math.inf), max((k.at for k in ticks), default=-math.inf))
+            at = max(max(times, default=-math.inf), max(timed, default=-math.inf))
             score = ScoreRequest(at, churn_features(profile, at))
-        if not times and not changed and not learned and score is None and not made:
+        if not (times or changed or learned or made or decisions) and score is None:
             return ((), StatefulBatchLogic.RETAIN)
         out = ProfileOut(
             profile.changed_features(), profile.seq, times, signals, learned, score, made,
-            tier_changes,
+            tier_changes, decisions,
         )  # fmt: skip
         return ([out], StatefulBatchLogic.RETAIN)
 
-    def _fold(
-        self, values: list[list[Accepted] | Tick]
-    ) -> tuple[list[float], list[Signal], list[Tick]]:
-        """Fold the batch's events; return their times, their signals and the ticks."""
+    def _offer(self, candidate: Candidate | None) -> list[Decision]:
+        """Put a trigger's candidate through the guardrails; count the decision."""
+        if candidate is None or self._policy is None:
+            return []
         profile = self._profile
-        times: list[float] = []
-        signals: list[Signal] = []
+        context = guardrail_context(profile, candidate.at)
+        decision = profile._offers.decide(candidate, context, self._policy)
+        self._metrics.offer_decisions.labels(
+            candidate.trigger, "fired" if decision.fired else "suppressed", decision.reason
+        ).inc()
+        return [decision]
+
+    def _fold_and_trigger(
+        self, values: list[list[Accepted] | Tick]
+    ) -> tuple[list[float], list[Signal], list[Tick], list[Decision]]:
+        """Fold the batch's events and decide its offer triggers; return the events' times
+        and signals, the ticks, and the decisions.
+
+        A trigger decides on the profile as of its own time, so the batch's events after
+        it are folded after it: a replay that reads days of events in one batch decides
+        as the live run did.
+        """
+        pending: list[Accepted] = []
         ticks: list[Tick] = []
-        outcomes: dict[tuple[str, str, str], int] = {}
         for value in values:
             if type(value) is Tick:
                 ticks.append(value)
+            else:
+                pending += value  # type: ignore[arg-type]
+        times: list[float] = []
+        signals: list[Signal] = []
+        decisions: list[Decision] = []
+        profile = self._profile
+        due = profile._waiting + [(k.at, k.window) for k in ticks if k.kind == "cart"]
+        profile._waiting = []
+        for at, window in sorted(due):
+            ready = [a for a in pending if a.event.timestamp.timestamp() <= at]
+            if ready:
+                pending = [a for a in pending if a.event.timestamp.timestamp() > at]
+                self._fold(ready, times, signals)
+            if any(
+                type(a.event) is events.DeletionRequested
+                and a.event.timestamp.timestamp() <= at + profile._lateness
+                for a in pending
+            ):
+                # A live run, ticking a lateness after ``at``, has the deletion by then:
+                # no decision for someone who asked to be forgotten, in a replay either.
                 continue
-            for accepted in value:  # type: ignore[union-attr]
-                event = accepted.event
-                if profile.erased:
-                    outcome = "ignored_erased"
+            if not profile._cart.knows(window):
+                # The tick overtook the cart change it is about (they left the decoder
+                # together): wait for it, unless it was dropped as too late.
+                if profile._last - window < _WAIT_LIMIT_S and not profile.erased:
+                    profile._waiting.append((at, window))
+                continue
+            candidate = cart_abandonment(profile, at, window, self._cart_after)
+            decisions += self._offer(candidate)
+        self._fold(pending, times, signals)
+        return times, signals, ticks, decisions
+
+    def _fold(self, accepted: list[Accepted], times: list[float], signals: list[Signal]) -> None:
+        """Fold events in arrival order; add their times and signals to the lists."""
+        profile = self._profile
+        outcomes: dict[tuple[str, str, str], int] = {}
+        for value in accepted:
+            event = value.event
+            if profile.erased:
+                outcome = "ignored_erased"
+            else:
+                t = profile.fold(event)
+                if t is None:
+                    outcome = "duplicate"
                 else:
-                    t = profile.fold(event)
-                    if t is None:
-                        outcome = "duplicate"
-                    else:
-                        outcome = "applied"
-                        times.append(t)
-                        if type(event) in _SIGNALLING:
-                            signals += item_signals(event)
-                key = (accepted.topic, _NAMES[type(event)], outcome)
-                outcomes[key] = outcomes.get(key, 0) + 1
+                    outcome = "applied"
+                    times.append(t)
+                    if type(event) in _SIGNALLING:
+                        signals += item_signals(event)
+            key = (value.topic, _NAMES[type(event)], outcome)
+            outcomes[key] = outcomes.get(key, 0) + 1
         count_outcomes(self._metrics, outcomes)
-        return times, signals, ticks
 
     def snapshot(self) -> bytes | CustomerProfile:
         return _snapshot(self._profile, copy=self._copy)

@@ -46,6 +46,7 @@ from flows._clock import ClockLogic, Tick
 from flows._decode import Decoder, Rejected
 from flows._gc import tune_collector
 from flows._model import ModelLogic
+from flows._offers import offer_messages, suppression_signals
 from flows._segments import SegmentOut
 from flows._signals import segment_signals, tier_signals
 from flows._sink import FeatureSink, Update
@@ -85,6 +86,7 @@ def build_flow(
     metrics: FlowMetrics,
     decoder: events.EventDecoder | None = None,
     crm_signals: Sink[KafkaSinkMessage[bytes | None, bytes | None]] | None = None,
+    offers: Sink[KafkaSinkMessage[bytes | None, bytes | None]] | None = None,
 ) -> Dataflow:
     """Build the feature dataflow between a source of Kafka records and two sinks.
 
@@ -95,7 +97,9 @@ def build_flow(
         settings: Lateness, dedupe horizon, namespace.
         metrics: Counters and histograms to move.
         decoder: The contract decoder (inject one with a fixed clock for replays).
-        crm_signals: Where CRM signals go (segment entries, tier changes); none: dropped.
+        crm_signals: Where CRM signals go (segment entries, tier changes, suppressed
+            offers); none: dropped.
+        offers: Where fired offers go (``shopkeeper.offers``); none: dropped.
     """
     flow = Dataflow("shopkeeper_features")
     records = op.input("read_kafka", flow, source)
@@ -116,6 +120,7 @@ def build_flow(
             horizon_days=settings.churn_horizon_days,
             copy=settings.recovery,
             metrics=metrics,
+            cart_after=settings.cart_abandonment_minutes * 60,
         )
         clocks = op.stateful_batch("track_time", by_clock.trues, clock)
         clocked = op.flat_map_batch("key_ticks_by_customer", clocks, _rekeyed)
@@ -146,7 +151,12 @@ def build_flow(
     if settings.intelligence and crm_signals is not None:
         tiers = op.flat_map_batch("tier_signals", profiles, tier_signals)
         moves = op.flat_map_batch("segment_signals", by_output.falses, segment_signals)
-        op.output("write_signals", op.merge("merge_signals", tiers, moves), crm_signals)
+        held = op.flat_map_batch("suppression_signals", profiles, suppression_signals)
+        op.output("write_signals", op.merge("merge_signals", tiers, moves, held), crm_signals)
+    if settings.intelligence and offers is not None:
+        op.output(
+            "write_offers", op.flat_map_batch("offer_messages", profiles, offer_messages), offers
+        )
     return flow
 
 
@@ -180,8 +190,19 @@ def kafka_flow(settings: FlowSettings, metrics: FlowMetrics) -> Dataflow:
         events.in_namespace(events.SIGNALS, settings.namespace),
         add_config={"enable.idempotence": "true", "linger.ms": "5", "log_level": "4"},
     )
+    offers = KafkaSink(
+        [settings.kafka_bootstrap],
+        events.in_namespace(events.OFFERS, settings.namespace),
+        add_config={"enable.idempotence": "true", "linger.ms": "5", "log_level": "4"},
+    )
     return build_flow(
-        source, dlq, sink, settings=settings, metrics=metrics, crm_signals=crm_signals
+        source,
+        dlq,
+        sink,
+        settings=settings,
+        metrics=metrics,
+        crm_signals=crm_signals,
+        offers=offers,
     )
 
 

@@ -107,6 +107,13 @@ class FlowMetrics:
             "Versioned churn model checkpoints written.",
             registry=registry,
         )
+        self.offer_decisions = Counter(
+            "shopkeeper_offers_decisions_total",
+            "Offer decisions on event time, by trigger, outcome (fired, suppressed) and "
+            "reason (the trigger's reason code, or why it was suppressed).",
+            ["trigger", "outcome", "reason"],
+            registry=registry,
+        )
         self.tier_changes = Counter(
             "shopkeeper_loyalty_tier_changes_total",
             "Loyalty tier changes on event time, by direction (upgrade, downgrade).",

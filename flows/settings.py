@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.loyalty import LoyaltyPolicy
+from models.offers import Policy
 
 __all__ = ["FlowSettings"]
 
@@ -98,12 +99,46 @@ class FlowSettings(BaseSettings):
         description="Loyalty tiers by trailing 12-month spend: `name:threshold,...`, "
         "thresholds increasing from 0.",
     )
+    offers: bool = Field(
+        default=True,
+        description="Fire real-time offers from triggers (with intelligence on); false: none.",
+    )
+    cart_abandonment_minutes: float = Field(
+        default=30, gt=0, description="A cart unchanged this long after a change is abandoned."
+    )
+    offer_daily_cap: int = Field(
+        default=2, ge=0, description="Offers per customer per local calendar day, all triggers."
+    )
+    offer_weekly_cap: int = Field(
+        default=5, ge=0, description="Offers per customer per rolling 7 days, all triggers."
+    )
+    offer_quiet_hours: tuple[int, int] = Field(
+        default=(21, 8),
+        description="Local hours [start, end) when no promotion fires, e.g. `[21, 8]`; "
+        "`[0, 0]`: none.",
+    )
+    offer_holdout_share: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Share of customers in the control group (deterministic by customer): "
+        "their offers are logged as suppressed, for uplift.",
+    )
     redis_retry_s: float = Field(
         default=30.0,
         ge=0,
         description="How long a batch write retries while Redis is unavailable before the "
         "flow stops (recovery then resumes it without loss).",
     )
+
+    def offer_policy(self) -> Policy:
+        """The offer guardrails these settings describe."""
+        return Policy(
+            daily_cap=self.offer_daily_cap,
+            weekly_cap=self.offer_weekly_cap,
+            quiet_hours=self.offer_quiet_hours,
+            holdout_share=self.offer_holdout_share,
+        )
 
     def loyalty_policy(self) -> LoyaltyPolicy:
         """The loyalty policy these settings describe.

@@ -157,6 +157,19 @@ def snapshot_features(
     return found
 
 
+def decisions(infra: Endpoints, namespace: str) -> dict[str, dict[str, Any]]:
+    """Every offer decision the flow sent, fired (``shopkeeper.offers``) or suppressed
+    (``offer_suppressed`` signals), by offer or signal id (at-least-once: a repeat is the
+    same)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in (events.OFFERS, events.SIGNALS):
+        for message in read_topic(infra, events.in_namespace(name, namespace)):
+            body = orjson.loads(message.value())
+            if name == events.OFFERS or body.get("signal") == "offer_suppressed":
+                found[body.get("signal_id", body["offer_id"])] = body
+    return found
+
+
 def differences(
     a: dict[str, dict[str, str] | None], b: dict[str, dict[str, str] | None]
 ) -> dict[str, object]:

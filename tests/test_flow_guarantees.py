@@ -23,6 +23,7 @@ from shopkeeper.generator import GeneratorConfig, Item, Malformed, World
 from shopkeeper.produce import produce
 from tests.flowkit import (
     customer_ids,
+    decisions,
     differences,
     model_outputs,
     prepare,
@@ -70,6 +71,9 @@ def test_one_and_two_processes_give_identical_features(infra: Endpoints, unique:
     assert len(one) > 400
     assert {k for k, v in one.items() if v is None} == {f"c:{c}" for c in erased}
     assert differences(one, two) == {}  # churn windows and labels included
+    offers = decisions(infra, f"one{unique}")
+    assert offers == decisions(infra, f"two{unique}")  # the same offers, ids and reasons
+    assert any(o.get("expires_at") for o in offers.values())  # some fired
     labelled = sum(int(v.get("churn_windows", "0")) for v in one.values() if v)
     assert labelled > 100  # (60 days: a window is labelled by the next purchase only)
     # One model scored the same customers in both runs (probabilities differ slightly:
@@ -162,3 +166,7 @@ def test_a_year_replayed_equals_the_year_lived_at_a_steady_rate(
         run.stop(signal.SIGINT)
         run.wait(timeout=60)
     assert differences(snapshot_features(infra, live, customers), expected) == {}
+    # The same offers, with the same ids, fired (or suppressed) live as in the replay.
+    offers = decisions(infra, replay)
+    assert offers
+    assert decisions(infra, live) == offers

@@ -19,6 +19,21 @@ CartOp = tuple[float, int, OpKind, object]
 MAX_OPS: Final = 200
 """Ops kept for out-of-order replay; a burst beyond this folds its oldest ops early."""
 
+MAX_HISTORY: Final = 5_000
+"""Past states kept at most. Abandonment ticks settle them as they pass; a replay may fold
+a heavy customer's whole year before the first tick arrives, so the bound is generous
+(about 100 bytes a state), and only caps a cart no tick ever settles (triggers off)."""
+
+Snapshot = tuple[float, int, str, str]
+"""The cart after one op: (event time, tie-break hash, contents as ``product:qty,...``
+sorted by product (empty for an empty cart), value with 2 decimals)."""
+
+
+def _state(t: float, tie: int, lines: Lines) -> Snapshot:
+    contents = ",".join(f"{p}:{q}" for p, (q, _) in sorted(lines.items()))
+    value = sum(to_units(price) * quantity for quantity, price in lines.values())
+    return (t, tie, contents, money(value))
+
 
 def _op_order(op: CartOp) -> tuple[float, int]:
     return (op[0], op[1])
@@ -66,13 +81,14 @@ class Cart:
         {'P1': (2, 18.0)}
     """
 
-    __slots__ = ("_base", "_lines", "_ops", "_updated")
+    __slots__ = ("_base", "_history", "_lines", "_ops", "_updated")
 
     def __init__(self) -> None:
         self._base: Lines = {}
         self._ops: list[CartOp] = []
         self._lines: Lines = {}
         self._updated = NEVER
+        self._history: list[Snapshot] = []  # the cart after each op, in event-time order
 
     @property
     def lines(self) -> Lines:
@@ -94,21 +110,55 @@ class Cart:
         if op[0] < watermark:
             return False
         ops = self._ops
+        history = self._history
         if not ops or _op_order(op) >= _op_order(ops[-1]):
             ops.append(op)
             _play(self._lines, op[2], op[3])
+            history.append(_state(op[0], op[1], self._lines))
         else:
             bisect.insort(ops, op, key=_op_order)
             lines = dict(self._base)
-            for _, _, kind, payload in ops:
+            # The states after the ops still in the log are replayed with them.
+            since = _op_order(ops[0])
+            del history[bisect.bisect_left(history, since, key=lambda h: (h[0], h[1])) :]
+            for t, tie, kind, payload in ops:
                 _play(lines, kind, payload)
+                history.append(_state(t, tie, lines))
             self._lines = lines
         self._updated = max(self._updated, op[0])
+        if len(history) > MAX_HISTORY:
+            del history[: len(history) - MAX_HISTORY]
         # Ops before the watermark can no longer be preceded by an accepted op: fold them.
         while ops and (ops[0][0] < watermark or len(ops) > MAX_OPS):
             first = ops.pop(0)
             _play(self._base, first[2], first[3])
         return True
+
+    def between(self, start: float, end: float) -> tuple[str, str, bool] | None:
+        """The contents and value as of ``start``, and whether the cart changed in
+        ``(start, end]``, read from its past states (so the answer does not depend on
+        what arrived since); ``None`` if no state at ``start`` is known."""
+        history = self._history
+        i = bisect.bisect_right(history, start, key=lambda h: h[0])
+        if i == 0:
+            return None
+        changed = i < len(history) and history[i][0] <= end
+        _, _, contents, value = history[i - 1]
+        return contents, value, changed
+
+    def knows(self, t: float) -> bool:
+        """Whether a cart op at exactly ``t`` was folded (the change a tick is about)."""
+        history = self._history
+        i = bisect.bisect_left(history, t, key=lambda h: h[0])
+        return i < len(history) and history[i][0] == t
+
+    def settle(self, until: float) -> None:
+        """Forget the states before ``until``: the abandonment ticks come in event-time
+        order, so no later one asks about them. (Not by age: a replay may fold days of
+        events before the tick of the first one.)"""
+        history = self._history
+        keep = bisect.bisect_left(history, until, key=lambda h: h[0])
+        del history[:keep]
 
     def fields(self) -> dict[str, str]:
         """Return ``cart``, ``cart_value``, ``cart_items`` and ``cart_updated_at`` (if any)."""
@@ -125,8 +175,8 @@ class Cart:
             out["cart_updated_at"] = iso(self._updated)
         return out
 
-    def __getstate__(self) -> tuple[Lines, list[CartOp], Lines, float]:
-        return (self._base, self._ops, self._lines, self._updated)
+    def __getstate__(self) -> tuple[Lines, list[CartOp], Lines, float, list[Snapshot]]:
+        return (self._base, self._ops, self._lines, self._updated, self._history)
 
-    def __setstate__(self, state: tuple[Lines, list[CartOp], Lines, float]) -> None:
-        self._base, self._ops, self._lines, self._updated = state
+    def __setstate__(self, state: tuple[Lines, list[CartOp], Lines, float, list[Snapshot]]) -> None:
+        self._base, self._ops, self._lines, self._updated, self._history = state

@@ -31,7 +31,9 @@ from flows.profile._features import (
 )
 from flows.profile._format import MONEY_SCALE, NEVER, id_hash, iso, json_text
 from flows.profile._handlers import HANDLERS, YEAR
+from flows.profile._triggers import ContextLog
 from models.loyalty import LoyaltyAccount, LoyaltyPolicy, TierChange
+from models.offers import ContactBook
 
 __all__ = ["CustomerProfile"]
 
@@ -58,7 +60,8 @@ _STATE: Final = (
     "_session_win", "_orders", "_orders_oldest", "_orders_total", "_revenue",
     "_last_purchase", "_cart", "_categories", "_brands", "_recent", "_refunds", "_refunded",
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
-    "_churn", "_loyalty", "_tier_change", "_clv_days", "_clv",
+    "_churn", "_loyalty", "_tier_change", "_clv_days", "_clv", "_customer", "_offers",
+    "_waiting", "_context",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
 _SESSIONS: Final = _STATE.index("_sessions")
@@ -161,6 +164,7 @@ class CustomerProfile:
         self._dedupe_max = dedupe_max
         self._erased = False
         self._seq = 0
+        self._customer = ""  # the key of the customer's events, once one is folded
         self._reset()
 
     def _reset(self) -> None:
@@ -172,6 +176,10 @@ class CustomerProfile:
         # CLV inputs, in purchase days: (first day, last day, distinct days, repeat units)
         self._clv_days: tuple[int, int, int, int] | None = None
         self._clv: dict[str, str] = {}  # the latest CLV scores
+        self._offers = ContactBook()  # offers fired or held out: the guardrails' memory
+        # Cart ticks (at, change time) that came before the change itself was folded.
+        self._waiting: list[tuple[float, float]] = []
+        self._context = ContextLog()  # consent, time zone, tickets with their times
         # message_id hash -> event time in whole seconds (packs into 12 bytes when pickled)
         self._seen: OrderedDict[int, int] = OrderedDict()
         self._first = math.inf
@@ -260,6 +268,8 @@ class CustomerProfile:
             return None
         t = event.timestamp.timestamp()
         self._seq += 1
+        if not self._customer:
+            self._customer = event.customer_key or ""
         if type(event) is events.DeletionRequested:
             self._erased = True
             self._reset()

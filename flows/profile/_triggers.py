@@ -1,0 +1,108 @@
+"""Offer triggers read off a customer's profile at an event-time tick, and the context
+the guardrails need (consent, time zone, open tickets). Pure: no clock, no I/O.
+
+Cart abandonment: the clock ticks a customer ``delay`` after each cart change (Product
+Added or Removed); if the cart holds something and has not changed since (an order or
+a cart view would have moved it), the cart is abandoned. Its state is the cart's
+contents, so one cart fires once however often it is left.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from typing import TYPE_CHECKING
+
+from flows.profile._format import iso
+from models.offers import Candidate, Context
+
+if TYPE_CHECKING:
+    from flows.profile._customer import CustomerProfile
+
+__all__ = ["ContextLog", "cart_abandonment", "guardrail_context"]
+
+_MAX_ENTRIES = 200  # context changes kept with their times; older ones fold into a base
+
+
+class ContextLog:
+    """The guardrails' inputs (consent flags, time zone, tickets) with the event time of
+    every change, so a trigger reads them as of its own time: a live run has folded
+    later events by then, a replay may not have, and both must decide alike.
+
+    Example:
+        >>> log = ContextLog()
+        >>> log.record(20.0, 1, "consent:marketing_push", False)
+        >>> log.record(10.0, 2, "consent:marketing_push", True)  # arrives late
+        >>> log.as_of(15.0), log.as_of(25.0)
+        ({'consent:marketing_push': True}, {'consent:marketing_push': False})
+    """
+
+    __slots__ = ("_base", "_entries")
+
+    def __init__(self) -> None:
+        self._base: dict[str, object] = {}
+        self._entries: list[tuple[float, int, str, object]] = []
+
+    def record(self, t: float, tie: int, key: str, value: object) -> None:
+        """Note that ``key`` became ``value`` at event time ``t``."""
+        entries = self._entries
+        bisect.insort(entries, (t, tie, key, value), key=lambda e: (e[0], e[1], e[2]))
+        if len(entries) > _MAX_ENTRIES:
+            _, _, old_key, old_value = entries.pop(0)
+            self._base[old_key] = old_value
+
+    def as_of(self, at: float) -> dict[str, object]:
+        """Every key's value at event time ``at``."""
+        state = dict(self._base)
+        for t, _, key, value in self._entries:
+            if t > at:
+                break
+            state[key] = value
+        return state
+
+    def __getstate__(self) -> tuple[dict[str, object], list[tuple[float, int, str, object]]]:
+        return (self._base, self._entries)
+
+    def __setstate__(
+        self, state: tuple[dict[str, object], list[tuple[float, int, str, object]]]
+    ) -> None:
+        self._base, self._entries = state
+
+
+def cart_abandonment(
+    p: CustomerProfile, at: float, changed: float, delay_s: float
+) -> Candidate | None:
+    """The cart-abandonment candidate at ``at`` for the cart change at ``changed``, or
+    ``None`` when the cart was empty then or changed again by ``at`` (a later change has
+    its own tick). Read from the cart's past states, so a replay that has already folded
+    later events decides as a live run did."""
+    if p.erased:
+        return None
+    state = p._cart.between(changed, at)
+    p._cart.settle(changed)
+    if state is None or state[2] or not state[0]:
+        return None
+    contents, value, _ = state
+    lines = [entry.rpartition(":") for entry in contents.split(",")]
+    features = {
+        "cart_value": value,
+        "cart_items": str(sum(int(quantity) for _, _, quantity in lines)),
+        "cart_products": ",".join(product for product, _, _ in lines),
+        "cart_updated_at": iso(changed),
+        "idle_minutes": str(round(delay_s / 60)),
+    }
+    key = hashlib.sha256(contents.encode()).hexdigest()[:16]
+    reason = f"cart_idle_{round(delay_s / 60)}m"
+    return Candidate(p._customer, "cart_abandonment", at, key, reason, features)
+
+
+def guardrail_context(p: CustomerProfile, at: float) -> Context:
+    """Consent flags, time zone and open support tickets as of event time ``at``."""
+    state = p._context.as_of(at)
+    consent = {k[8:]: bool(v) for k, v in state.items() if k.startswith("consent:")}
+    timezone = state.get("timezone")
+    return Context(
+        consent=consent,
+        timezone=timezone if isinstance(timezone, str) else None,
+        open_tickets=sum(1 for k, v in state.items() if k.startswith("ticket:") and v),
+    )
