@@ -23,6 +23,7 @@ from flows.profile import (
     SignalKind,
     cart_abandonment,
     churn_features,
+    event_triggers,
     guardrail_context,
     item_signals,
 )
@@ -68,6 +69,9 @@ class ScoreRequest(msgspec.Struct, frozen=True, gc=False):
     example: bool = False
 
 
+_TRIGGERING: Final = frozenset(
+    {events.OrderCompleted, events.NPSSurveyResponded, events.SatisfactionRated}
+)  # the events that may raise an offer trigger as they are folded
 _WAIT_LIMIT_S: Final = 86_400.0  # a cart tick waits this long for its change at most
 
 
@@ -246,7 +250,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             ready = [a for a in pending if a.event.timestamp.timestamp() <= at]
             if ready:
                 pending = [a for a in pending if a.event.timestamp.timestamp() > at]
-                self._fold(ready, times, signals)
+                self._fold(ready, times, signals, decisions)
             if any(
                 type(a.event) is events.DeletionRequested
                 and a.event.timestamp.timestamp() <= at + profile._lateness
@@ -263,18 +267,27 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                 continue
             candidate = cart_abandonment(profile, at, window, self._cart_after)
             decisions += self._offer(candidate)
-        self._fold(pending, times, signals)
+        self._fold(pending, times, signals, decisions)
         return times, signals, ticks, decisions
 
-    def _fold(self, accepted: list[Accepted], times: list[float], signals: list[Signal]) -> None:
-        """Fold events in arrival order; add their times and signals to the lists."""
+    def _fold(
+        self,
+        accepted: list[Accepted],
+        times: list[float],
+        signals: list[Signal],
+        decisions: list[Decision],
+    ) -> None:
+        """Fold events in arrival order; add their times, signals and the decisions of the
+        triggers they raise to the lists."""
         profile = self._profile
         outcomes: dict[tuple[str, str, str], int] = {}
+        triggers = self._policy is not None
         for value in accepted:
             event = value.event
             if profile.erased:
                 outcome = "ignored_erased"
             else:
+                tiers = len(profile._tier_changes)
                 t = profile.fold(event)
                 if t is None:
                     outcome = "duplicate"
@@ -283,6 +296,10 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                     times.append(t)
                     if type(event) in _SIGNALLING:
                         signals += item_signals(event)
+                    if triggers and type(event) in _TRIGGERING:
+                        raised = profile._tier_changes[tiers:]
+                        for candidate in event_triggers(profile, event, t, raised):
+                            decisions += self._offer(candidate)
             key = (value.topic, _NAMES[type(event)], outcome)
             outcomes[key] = outcomes.get(key, 0) + 1
         count_outcomes(self._metrics, outcomes)

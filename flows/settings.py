@@ -138,6 +138,8 @@ class FlowSettings(BaseSettings):
             weekly_cap=self.offer_weekly_cap,
             quiet_hours=self.offer_quiet_hours,
             holdout_share=self.offer_holdout_share,
+            # Event triggers decide as events arrive, timers a lateness later.
+            disorder_s=self.allowed_lateness.total_seconds() + self.cart_abandonment_minutes * 60,
         )
 
     def loyalty_policy(self) -> LoyaltyPolicy:

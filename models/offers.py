@@ -170,6 +170,9 @@ class Policy:
         require_explicit_consent: Fire only when the flag is True; if False, unless it is
             False.
         default_timezone: The time zone of customers whose own is unknown or invalid.
+        disorder_s: How far out of event-time order candidates may come (a stream's
+            allowed lateness plus its longest timer): fires are remembered a week plus
+            this, so a late candidate still sees every fire near it.
 
     Raises:
         ValueError: a cap is negative, a cool-down is negative or longer than 7 days, an
@@ -196,6 +199,7 @@ class Policy:
     )
     require_explicit_consent: bool = True
     default_timezone: str = "UTC"
+    disorder_s: float = 0.0
 
     def __post_init__(self) -> None:
         caps = (self.daily_cap, self.weekly_cap, self.trigger_daily_cap, self.trigger_weekly_cap)
@@ -295,7 +299,8 @@ class ContactBook:
         if suppressed is None:
             bisect.insort(self._fires, (at, candidate.trigger))
         self._clock = max(self._clock, at)
-        self._fires = [fire for fire in self._fires if fire[0] > self._clock - WEEK]
+        horizon = self._clock - WEEK - policy.disorder_s
+        self._fires = [fire for fire in self._fires if fire[0] > horizon]
         return Decision(
             offer_id=offer_id(candidate.customer_id, candidate.trigger, candidate.state_key),
             candidate=candidate,

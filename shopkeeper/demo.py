@@ -58,6 +58,7 @@ class DemoReport:
     windows: dict[str, Any]
     trending: list[tuple[str, float]]
     api: dict[str, Any] = dataclasses.field(default_factory=dict)
+    offers: dict[str, float] = dataclasses.field(default_factory=dict)  # by trigger/outcome
 
 
 class _Tally:
@@ -235,6 +236,13 @@ def _report(
     windows = folded(profile or {}, now)
     trending = store.popularity("views", window="24h", now=now, k=5)
     store.close()
+    offers = {
+        f"{trigger} {outcome}": run.metric(
+            "shopkeeper_offers_decisions_total", {"trigger": trigger, "outcome": outcome}
+        )
+        for trigger in ("cart_abandonment", "post_purchase", "tier_upgrade", "service_recovery")
+        for outcome in ("fired", "suppressed")
+    }
     return DemoReport(
         produced,
         outcomes,
@@ -244,6 +252,7 @@ def _report(
         profile,
         windows,
         trending,
+        offers={k: v for k, v in offers.items() if v},
     )
 
 
@@ -293,6 +302,10 @@ def _print(report: DemoReport, say: Callable[[str], None]) -> None:
     say(
         "Trending (views, last 24 h): "
         + ", ".join(f"{pid} ({n:.0f})" for pid, n in report.trending)
+    )
+    say(
+        "Offers decided on event time (fired to shopkeeper.offers, suppressed with a reason): "
+        + (", ".join(f"{k} {v:,.0f}" for k, v in sorted(report.offers.items())) or "none yet")
     )
     for name, answer in report.api.items():
         subject = answer.get("customer_id") or answer.get("product_id")

@@ -86,6 +86,12 @@ def test_demo_runs_the_flow_and_shows_a_live_profile(
     assert answer["model_version"] is not None
     assert len(answer["items"]) == 5
     assert any(line.startswith("GET recommendations for") for line in lines)
+    # Orders in the traffic raised post-purchase offers (fired or held back by a guardrail).
+    assert (
+        report.offers.get("post_purchase fired", 0)
+        + report.offers.get("post_purchase suppressed", 0)
+        > 0
+    )
 
 
 def test_customer_show_prints_the_profile_or_says_unknown(

@@ -97,6 +97,8 @@ def test_cart_abandonment_fires_once_on_event_time_and_each_guardrail_says_why(
     send(infra, namespace, _story(ids))
     registry = run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
     fired, suppressed = _decisions(infra, namespace)
+    fired = [o for o in fired if o["trigger"] == "cart_abandonment"]
+    suppressed = [s for s in suppressed if s["trigger"] == "cart_abandonment"]
 
     by_customer: dict[str, list[dict[str, Any]]] = {}
     for offer in fired:
@@ -155,3 +157,51 @@ def test_a_replay_in_other_batches_gives_the_same_offers_and_ids(
                      sorted(suppressed, key=lambda s: s["offer_id"])))  # fmt: skip
     assert runs[0] == runs[1]
     assert len(runs[0][0]) == 3
+
+
+def test_purchase_tier_and_service_triggers_fire_on_the_event(
+    infra: Endpoints, unique: str
+) -> None:
+    policy = Policy()
+    buyer, muted, unhappy = (
+        next(c for c in _shard_zero(name) if not policy.in_holdout(c))
+        for name in ("buyer", "muted", "unhappy")
+    )
+    consent = {"marketing_push": True, "marketing_email": True}
+    story = [
+        event("Customer Updated", T0 - dt.timedelta(days=1), customer=buyer,
+              traits={"timezone": "Europe/Paris"}, consent=consent),
+        event("Customer Updated", T0 - dt.timedelta(days=1), customer=muted,
+              traits={"timezone": "Europe/Paris"}, consent={"marketing_email": False}),
+        # No marketing consent and an open ticket: a service message still goes out.
+        event("Customer Updated", T0 - dt.timedelta(days=1), customer=unhappy,
+              traits={"timezone": "Europe/Paris"}, consent={"marketing_email": False}),
+        event("Support Ticket Created", T0 - dt.timedelta(hours=1), customer=unhappy,
+              ticket_id="T-9", status="open"),
+        event("Order Completed", T0, customer=buyer, order_id="O-big", revenue=600.0,
+              currency="EUR", products=[product("P1", 600.0)]),
+        event("Order Completed", T0, customer=muted, order_id="O-m", revenue=20.0,
+              currency="EUR", products=[product("P2", 20.0)]),
+        event("NPS Survey Responded", T0 + MINUTE, customer=unhappy, score=3),
+        event("NPS Survey Responded", T0 + 2 * MINUTE, customer=buyer, score=10),
+    ]  # fmt: skip
+    namespace = f"evt{unique}"
+    prepare(infra, namespace)
+    send(infra, namespace, story)
+    run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    fired, suppressed = _decisions(infra, namespace)
+
+    got = sorted((o["customer_id"], o["trigger"], o["reason"], o["at"]) for o in fired)
+    assert got == sorted([
+        (buyer, "post_purchase", "order_completed", "2025-05-06T12:00:00Z"),
+        (buyer, "tier_upgrade", "tier_silver", "2025-05-06T12:00:00Z"),
+        (unhappy, "service_recovery", "nps_detractor", "2025-05-06T12:01:00Z"),
+    ])  # fmt: skip
+    upgrade = next(o for o in fired if o["trigger"] == "tier_upgrade")
+    assert upgrade["features"] == {"tier": "Silver", "previous_tier": "Bronze"}
+    purchase = next(o for o in fired if o["trigger"] == "post_purchase")
+    assert purchase["features"]["products"] == "P1"
+    assert purchase["channel"] == "email"
+    assert {(s["customer_id"], s["trigger"], s["reason"]) for s in suppressed} == {
+        (muted, "post_purchase", "no_consent"),
+    }

@@ -510,3 +510,15 @@ def test_caps_and_cooldowns_hold_whatever_the_arrival_order(stream: Stream) -> N
         assert len(times) <= POLICY.trigger_weekly_cap
         cooldown = POLICY.cooldown_s.get(trigger, POLICY.default_cooldown_s)
         assert all(b - a >= cooldown for a, b in itertools.pairwise(times))
+
+
+def test_fires_are_remembered_longer_when_candidates_come_out_of_order() -> None:
+    # A stream's timers decide a lateness after its events: a candidate may come after
+    # one 8 days later and must still see the fire of its own day.
+    for disorder, expected in ((0.0, "cart_idle_30m"), (2 * DAY, "trigger_cap")):
+        policy = Policy(holdout_share=0.0, quiet_hours=(0, 0), disorder_s=disorder)
+        book = ContactBook()
+        assert book.decide(_candidate(NOON), CONSENTED, policy).fired
+        book.decide(_candidate(NOON + 8 * DAY, "post_purchase", "o-1"), CONSENTED, policy)
+        late = book.decide(_candidate(NOON + 5 * HOUR, state_key="cart-2"), CONSENTED, policy)
+        assert late.reason == expected

@@ -16,7 +16,7 @@ from flows.profile._churn_features import CHURN_FEATURES, churn_features
 from flows.profile._customer import CustomerProfile
 from flows.profile._features import GROUPS
 from flows.profile._item import ItemState, Signal, SignalKind, item_signals
-from flows.profile._triggers import cart_abandonment, guardrail_context
+from flows.profile._triggers import cart_abandonment, event_triggers, guardrail_context
 
 __all__ = [
     "CHURN_FEATURES",
@@ -32,6 +32,7 @@ __all__ = [
     "cart_abandonment",
     "churn_due_offsets",
     "churn_features",
+    "event_triggers",
     "guardrail_context",
     "item_signals",
 ]

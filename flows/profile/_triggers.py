@@ -2,24 +2,42 @@
 the guardrails need (consent, time zone, open tickets). Pure: no clock, no I/O.
 
 Cart abandonment: the clock ticks a customer ``delay`` after each cart change (Product
-Added or Removed); if the cart holds something and has not changed since (an order or
-a cart view would have moved it), the cart is abandoned. Its state is the cart's
+Added or Removed, Cart Viewed); if the cart holds something and has not changed since
+(an order would have moved it), the cart is abandoned. Its state is the cart's
 contents, so one cart fires once however often it is left.
+
+Triggers on the event itself (``event_triggers``), decided as it is folded:
+
+========================  ====================================  =========================
+trigger                   when                                  state (fires once per)
+========================  ====================================  =========================
+``post_purchase``         Order Completed                       order
+``tier_upgrade``          the order lifts the loyalty tier      tier reached
+``service_recovery``      an NPS detractor (0-6) or a CSAT of   survey answer / ticket
+                          1-2; a service message, not a
+                          promotion
+========================  ====================================  =========================
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
+import events
 from flows.profile._format import iso
+from models.loyalty import TierChange
 from models.offers import Candidate, Context
+
+_DETRACTOR: Final = 6  # NPS 0-6
+_BAD_CSAT: Final = 2  # CSAT 1-2 of 5
 
 if TYPE_CHECKING:
     from flows.profile._customer import CustomerProfile
 
-__all__ = ["ContextLog", "cart_abandonment", "guardrail_context"]
+__all__ = ["ContextLog", "cart_abandonment", "event_triggers", "guardrail_context"]
 
 _MAX_ENTRIES = 200  # context changes kept with their times; older ones fold into a base
 
@@ -94,6 +112,74 @@ def cart_abandonment(
     key = hashlib.sha256(contents.encode()).hexdigest()[:16]
     reason = f"cart_idle_{round(delay_s / 60)}m"
     return Candidate(p._customer, "cart_abandonment", at, key, reason, features)
+
+
+def event_triggers(
+    p: CustomerProfile, event: events.Event, t: float, tiers: Sequence[TierChange]
+) -> list[Candidate]:
+    """The candidates an event just folded raises (``tiers``: the tier changes it made)."""
+    customer = p._customer
+    out: list[Candidate] = []
+    if type(event) is events.OrderCompleted:
+        props = event.properties
+        features = {
+            "order_id": props.order_id,
+            "revenue": f"{props.revenue:.2f}",
+            "products": ",".join(line.product_id for line in props.products),
+        }
+        out.append(
+            Candidate(
+                customer,
+                "post_purchase",
+                t,
+                props.order_id,
+                "order_completed",
+                features,
+                channel="email",
+            )
+        )
+    elif type(event) is events.NPSSurveyResponded and event.properties.score <= _DETRACTOR:
+        features = {"nps": str(event.properties.score)}
+        out.append(
+            Candidate(
+                customer,
+                "service_recovery",
+                t,
+                f"nps:{event.message_id}",
+                "nps_detractor",
+                features,
+                channel="email",
+                promotional=False,
+            )
+        )
+    elif type(event) is events.SatisfactionRated and event.properties.rating <= _BAD_CSAT:
+        features = {"csat": str(event.properties.rating), "ticket_id": event.properties.ticket_id}
+        out.append(
+            Candidate(
+                customer,
+                "service_recovery",
+                t,
+                f"csat:{event.properties.ticket_id}",
+                "csat_bad",
+                features,
+                channel="email",
+                promotional=False,
+            )
+        )
+    for change in tiers:
+        if str(change.direction) == "upgrade":
+            features = {"tier": change.new, "previous_tier": change.old}
+            out.append(
+                Candidate(
+                    customer,
+                    "tier_upgrade",
+                    change.t,
+                    change.new,
+                    f"tier_{change.new.lower()}",
+                    features,
+                )
+            )
+    return out
 
 
 def guardrail_context(p: CustomerProfile, at: float) -> Context:
