@@ -5,7 +5,9 @@
   (``SHOPKEEPER_INTELLIGENCE=false``), start-up time subtracted (it is measured on empty
   topics and reported); the best of three runs.
 - ``with_intelligence``: the same in one process with the event-time clocks, churn labels
-  and the online churn model (the default): at most 30% below ``one_process``.
+  and the online churn model, offers off: at most 30% below ``one_process``.
+- ``with_offers``: intelligence and the offer triggers and guardrails (the default); what
+  offers add is reported, its budget is the offers benchmark's.
 - ``bare_consumer_decode``: a plain confluent-kafka consume-and-decode loop over the same
   topics: what reading alone costs.
 - ``redis_pipelined_hset``: raw pipelined HSETs of hashes shaped like the flow's writes.
@@ -55,7 +57,12 @@ def _topics(found: Endpoints, namespace: str) -> None:
 
 
 def _replay_seconds(
-    found: Endpoints, namespace: str, processes: int, *, intelligence: bool = False
+    found: Endpoints,
+    namespace: str,
+    processes: int,
+    *,
+    intelligence: bool = False,
+    offers: bool = False,
 ) -> float:
     env = flow_settings(
         kafka_bootstrap=found.kafka_bootstrap,
@@ -64,6 +71,7 @@ def _replay_seconds(
         tail=False,
     )
     env["SHOPKEEPER_INTELLIGENCE"] = "true" if intelligence else "false"
+    env["SHOPKEEPER_OFFERS"] = "true" if offers else "false"
     started = time.perf_counter()
     run = start_flow(env, processes=processes, stderr=subprocess.DEVNULL)
     if run.wait(timeout=900) != 0:
@@ -200,9 +208,11 @@ def run() -> dict[str, Any]:
         items: list[Item] = list(
             itertools.islice(world.history(dt.datetime(2025, 1, 1, tzinfo=dt.UTC), 365), EVENTS)
         )
-        for namespace in ("benchempty", "benchone", "benchtwo", "benchintel", "benchbare"):
+        for namespace in (
+            "benchempty", "benchone", "benchtwo", "benchintel", "benchoffers", "benchbare",
+        ):  # fmt: skip
             _topics(found, namespace)
-        for namespace in ("benchone", "benchtwo", "benchintel", "benchbare"):
+        for namespace in ("benchone", "benchtwo", "benchintel", "benchoffers", "benchbare"):
             produce(items, bootstrap=found.kafka_bootstrap, namespace=namespace, progress=False)
             topics = [events.in_namespace(t, namespace) for t in events.TOPICS]
             if retained(found.kafka_bootstrap, topics) != (len(items), 0):
@@ -217,10 +227,15 @@ def run() -> dict[str, Any]:
         intel = min(
             _replay_seconds(found, "benchintel", 1, intelligence=True) for _ in range(REPEATS)
         )
+        offered = min(
+            _replay_seconds(found, "benchoffers", 1, intelligence=True, offers=True)
+            for _ in range(REPEATS)
+        )
         rates = {
             "one_process": len(items) / (one - startup[1]),
             "two_processes": len(items) / (two - startup[2]),
             "with_intelligence": len(items) / (intel - startup[1]),
+            "with_offers": len(items) / (offered - startup[1]),
             "bare_consumer_decode": _bare_consume(found, "benchbare", len(items)),
             "redis_pipelined_hset": _redis_hset(found),
         }
@@ -236,6 +251,7 @@ def run() -> dict[str, Any]:
             "one_process": round(one, 2),
             "two_processes": round(two, 2),
             "with_intelligence": round(intel, 2),
+            "with_offers": round(offered, 2),
         },
         "budgets": {
             "one_process_events_per_s": BUDGET_EVENTS_PER_S,
@@ -243,6 +259,7 @@ def run() -> dict[str, Any]:
             "intelligence_slowdown": BUDGET_INTELLIGENCE_SLOWDOWN,
         },
         "intelligence_slowdown": round(1 - rates["with_intelligence"] / rates["one_process"], 3),
+        "offers_slowdown": round(1 - rates["with_offers"] / rates["with_intelligence"], 3),
         "within_budget": rates["one_process"] >= BUDGET_EVENTS_PER_S
         and freshness["p99"] <= BUDGET_FRESHNESS_P99_MS
         and rates["with_intelligence"] >= (1 - BUDGET_INTELLIGENCE_SLOWDOWN) * rates["one_process"],

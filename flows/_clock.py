@@ -102,7 +102,8 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         lateness: Seconds the watermark stays behind the latest event time.
         horizon_days: The churn horizon (the label deadline after a purchase).
         copy: Snapshots are copies (recovery is on).
-        cart_after: Seconds after a cart change when an unchanged cart is abandoned.
+        cart_after: Seconds after a cart change when an unchanged cart is abandoned;
+            ``None``: no cart ticks (offers are off).
     """
 
     def __init__(
@@ -113,7 +114,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         horizon_days: float,
         copy: bool,
         metrics: FlowMetrics | None = None,
-        cart_after: float = 1_800.0,
+        cart_after: float | None = 1_800.0,
     ) -> None:
         self._clock = clock
         self._metrics = metrics
@@ -134,7 +135,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         horizon_days: float,
         copy: bool,
         metrics: FlowMetrics | None = None,
-        cart_after: float = 1_800.0,
+        cart_after: float | None = 1_800.0,
     ) -> Callable[[bytes | _Clock | None], ClockLogic]:
         """The ``stateful_batch`` builder: a new clock, or one restored from a snapshot."""
 
@@ -209,11 +210,20 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         clock.latest = max(clock.latest, progress.latest)
         for customer, t in progress.erased:
             push(due, (t, customer, t, "erase", 0.0))
-        for customer, t in progress.carts:
-            push(due, (t + self._cart_after, customer, t, "cart", 0.0))
         for customer, t, revenue in progress.purchases:
             for offset, kind in self._offsets:
                 push(due, (t + offset, customer, t, kind, revenue if offset == 0 else 0.0))
+        after = self._cart_after
+        if after is None or not progress.carts:
+            return
+        carts = sorted(progress.carts)
+        for i, (customer, t) in enumerate(carts):
+            following = carts[i + 1] if i + 1 < len(carts) else None
+            if following is not None and following[0] == customer and following[1] <= t + after:
+                # The cart changes again before this tick: it could only say "changed",
+                # whatever the batching, so it is not worth a tick.
+                continue
+            push(due, (t + after, customer, t, "cart", 0.0))
 
     def _place(
         self,

@@ -233,6 +233,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         it are folded after it: a replay that reads days of events in one batch decides
         as the live run did.
         """
+        self._profile._cart.track(self._policy is not None)
         pending: list[Accepted] = []
         ticks: list[Tick] = []
         for value in values:
@@ -287,7 +288,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             if profile.erased:
                 outcome = "ignored_erased"
             else:
-                tiers = len(profile._tier_changes)
+                tiers = len(profile._tier_changes) if triggers else 0
                 t = profile.fold(event)
                 if t is None:
                     outcome = "duplicate"

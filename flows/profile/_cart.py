@@ -24,15 +24,13 @@ MAX_HISTORY: Final = 5_000
 a heavy customer's whole year before the first tick arrives, so the bound is generous
 (about 100 bytes a state), and only caps a cart no tick ever settles (triggers off)."""
 
-Snapshot = tuple[float, int, str, str]
-"""The cart after one op: (event time, tie-break hash, contents as ``product:qty,...``
-sorted by product (empty for an empty cart), value with 2 decimals)."""
+Snapshot = tuple[float, int, tuple[tuple[str, tuple[int, float]], ...]]
+"""The cart after one op: (event time, tie-break hash, its lines sorted by product); the
+text is made only when a trigger reads it (``between``)."""
 
 
 def _state(t: float, tie: int, lines: Lines) -> Snapshot:
-    contents = ",".join(f"{p}:{q}" for p, (q, _) in sorted(lines.items()))
-    value = sum(to_units(price) * quantity for quantity, price in lines.values())
-    return (t, tie, contents, money(value))
+    return (t, tie, tuple(sorted(lines.items())))
 
 
 def _op_order(op: CartOp) -> tuple[float, int]:
@@ -81,7 +79,7 @@ class Cart:
         {'P1': (2, 18.0)}
     """
 
-    __slots__ = ("_base", "_history", "_lines", "_ops", "_updated")
+    __slots__ = ("_base", "_history", "_lines", "_ops", "_track", "_updated")
 
     def __init__(self) -> None:
         self._base: Lines = {}
@@ -89,6 +87,7 @@ class Cart:
         self._lines: Lines = {}
         self._updated = NEVER
         self._history: list[Snapshot] = []  # the cart after each op, in event-time order
+        self._track = False  # keep ``_history`` (only the abandonment trigger reads it)
 
     @property
     def lines(self) -> Lines:
@@ -114,7 +113,14 @@ class Cart:
         if not ops or _op_order(op) >= _op_order(ops[-1]):
             ops.append(op)
             _play(self._lines, op[2], op[3])
-            history.append(_state(op[0], op[1], self._lines))
+            if self._track:
+                history.append(_state(op[0], op[1], self._lines))
+        elif not self._track:
+            bisect.insort(ops, op, key=_op_order)
+            lines = dict(self._base)
+            for _, _, kind, payload in ops:
+                _play(lines, kind, payload)
+            self._lines = lines
         else:
             bisect.insort(ops, op, key=_op_order)
             lines = dict(self._base)
@@ -143,8 +149,16 @@ class Cart:
         if i == 0:
             return None
         changed = i < len(history) and history[i][0] <= end
-        _, _, contents, value = history[i - 1]
-        return contents, value, changed
+        lines = history[i - 1][2]
+        contents = ",".join(f"{p}:{q}" for p, (q, _) in lines)
+        value = sum(to_units(price) * quantity for _, (quantity, price) in lines)
+        return contents, money(value), changed
+
+    def track(self, on: bool) -> None:
+        """Keep the cart's past states (for the abandonment trigger) or not."""
+        self._track = on
+        if not on:
+            self._history.clear()
 
     def knows(self, t: float) -> bool:
         """Whether a cart op at exactly ``t`` was folded (the change a tick is about)."""
@@ -180,3 +194,4 @@ class Cart:
 
     def __setstate__(self, state: tuple[Lines, list[CartOp], Lines, float, list[Snapshot]]) -> None:
         self._base, self._ops, self._lines, self._updated, self._history = state
+        self._track = False
