@@ -14,11 +14,20 @@ from typing import Final
 import orjson
 from bytewax.connectors.kafka import KafkaSinkMessage
 
+from flows._signals import tier_signals
 from flows._state import ProfileOut
 from flows.profile._format import iso
 from models.offers import Decision
 
-__all__ = ["OFFER_TTL_S", "offer_messages", "suppression_signals"]
+__all__ = [
+    "OFFER_TTL_S",
+    "Routed",
+    "crm_messages",
+    "is_offer",
+    "offer_messages",
+    "suppression_signals",
+    "unrouted",
+]
 
 Message = KafkaSinkMessage[bytes | None, bytes | None]
 OFFER_TTL_S: Final = 48 * 3_600.0  # an offer expires two days after its trigger
@@ -72,3 +81,28 @@ def suppression_signals(updates: list[tuple[str, ProfileOut]]) -> list[Message]:
         for d in update.decisions
         if not d.fired
     ]
+
+
+Routed = tuple[bool, Message]
+"""A message and whether it is a fired offer (else a CRM signal)."""
+
+
+def crm_messages(updates: list[tuple[str, ProfileOut]]) -> list[Routed]:
+    """Every message the customer updates of a batch raise, in one pass over them: tier
+    changes and suppressed offers (signals), fired offers. One step over the profile
+    stream instead of three: each step costs every update its passage."""
+    out: list[Routed] = [(False, m) for m in tier_signals(updates)]
+    if any(update.decisions for _, update in updates):
+        out += [(False, m) for m in suppression_signals(updates)]
+        out += [(True, m) for m in offer_messages(updates)]
+    return out
+
+
+def is_offer(routed: Routed) -> bool:
+    """Whether a routed message is a fired offer."""
+    return routed[0]
+
+
+def unrouted(routed: Routed) -> Message:
+    """The message itself."""
+    return routed[1]

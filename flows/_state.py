@@ -217,7 +217,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             return []
         profile = self._profile
         context = guardrail_context(profile, candidate.at)
-        decision = profile._offers.decide(candidate, context, self._policy)
+        decision = profile.offers.decide(candidate, context, self._policy)
         self._metrics.offer_decisions.labels(
             candidate.trigger, "fired" if decision.fired else "suppressed", decision.reason
         ).inc()

@@ -46,9 +46,9 @@ from flows._clock import ClockLogic, Tick
 from flows._decode import Decoder, Rejected
 from flows._gc import tune_collector
 from flows._model import ModelLogic
-from flows._offers import offer_messages, suppression_signals
+from flows._offers import crm_messages, is_offer, unrouted
 from flows._segments import SegmentOut
-from flows._signals import segment_signals, tier_signals
+from flows._signals import segment_signals
 from flows._sink import FeatureSink, Update
 from flows._source import KafkaInput, Record
 from flows._state import (
@@ -148,15 +148,15 @@ def build_flow(
         outputs.append(op.flat_map_batch("key_scores_by_customer", scored, _rekeyed))
     updates: Any = op.merge("merge_updates", *outputs)
     op.output("write_features", updates, features)
-    if settings.intelligence and crm_signals is not None:
-        tiers = op.flat_map_batch("tier_signals", profiles, tier_signals)
-        moves = op.flat_map_batch("segment_signals", by_output.falses, segment_signals)
-        held = op.flat_map_batch("suppression_signals", profiles, suppression_signals)
-        op.output("write_signals", op.merge("merge_signals", tiers, moves, held), crm_signals)
-    if settings.intelligence and offers is not None:
-        op.output(
-            "write_offers", op.flat_map_batch("offer_messages", profiles, offer_messages), offers
-        )
+    if settings.intelligence and (crm_signals is not None or offers is not None):
+        routed = op.flat_map_batch("crm_messages", profiles, crm_messages)
+        by_topic = op.branch("split_offers", routed, is_offer)
+        if crm_signals is not None:
+            moves = op.flat_map_batch("segment_signals", by_output.falses, segment_signals)
+            crm = op.map("unroute_signals", by_topic.falses, unrouted)
+            op.output("write_signals", op.merge("merge_signals", crm, moves), crm_signals)
+        if offers is not None:
+            op.output("write_offers", op.map("unroute_offers", by_topic.trues, unrouted), offers)
     return flow
 
 

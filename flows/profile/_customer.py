@@ -176,10 +176,12 @@ class CustomerProfile:
         # CLV inputs, in purchase days: (first day, last day, distinct days, repeat units)
         self._clv_days: tuple[int, int, int, int] | None = None
         self._clv: dict[str, str] = {}  # the latest CLV scores
-        self._offers = ContactBook()  # offers fired or held out: the guardrails' memory
+        # Made on first use: most customers never raise a trigger, and every container
+        # a profile holds is one more object for the collector to walk.
+        self._offers: ContactBook | None = None  # offers fired or held out
         # Cart ticks (at, change time) that came before the change itself was folded.
         self._waiting: list[tuple[float, float]] = []
-        self._context = ContextLog()  # consent, time zone, tickets with their times
+        self._context: ContextLog | None = None  # consent, time zone, tickets, timed
         # message_id hash -> event time in whole seconds (packs into 12 bytes when pickled)
         self._seen: OrderedDict[int, int] = OrderedDict()
         self._first = math.inf
@@ -514,6 +516,19 @@ class CustomerProfile:
         if product.brand is not None:
             self._brands.add(product.brand, weight, t)
         self._touch(AFFINITY, t)
+
+    @property
+    def offers(self) -> ContactBook:
+        """The guardrails' memory of this customer (made on first use)."""
+        if self._offers is None:
+            self._offers = ContactBook()
+        return self._offers
+
+    def _note(self, t: float, tie: int, key: str, value: object) -> None:
+        """Log a change the guardrails read as of a trigger's time."""
+        if self._context is None:
+            self._context = ContextLog()
+        self._context.record(t, tie, key, value)
 
     def _cart_op(self, t: float, tie: int, kind: Any, payload: object) -> None:
         if self._cart.apply((t, tie, kind, payload), self._last - self._lateness):

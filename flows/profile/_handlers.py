@@ -127,7 +127,7 @@ def _on_ticket(
     props = e.properties
     tickets = p._tickets
     is_open = props.status not in _CLOSED
-    p._context.record(t, tie, f"ticket:{props.ticket_id}", is_open)
+    p._note(t, tie, f"ticket:{props.ticket_id}", is_open)
     if p._latest(tickets, props.ticket_id, t, tie, is_open):
         if len(tickets) > TICKETS_MAX:
             del tickets[min(tickets, key=lambda k: (tickets[k][0], k))]
@@ -161,14 +161,14 @@ def _on_customer(p: CustomerProfile, e: events.CustomerUpdated, t: float, tie: i
         if value is not None and p._latest(p._traits, name, t, tie, _trait_text(value)):
             p._touch(TRAITS, t)
     if traits.timezone is not None:
-        p._context.record(t, tie, "timezone", traits.timezone)
+        p._note(t, tie, "timezone", traits.timezone)
     consent = e.properties.consent
     if consent is not None:
         for name in _CONSENT:
             value = getattr(consent, name)
             if value is None:
                 continue
-            p._context.record(t, tie, f"consent:{name}", value)
+            p._note(t, tie, f"consent:{name}", value)
             if p._latest(p._consent, name, t, tie, value):
                 p._touch(CONSENT, t)
 

@@ -184,7 +184,7 @@ def event_triggers(
 
 def guardrail_context(p: CustomerProfile, at: float) -> Context:
     """Consent flags, time zone and open support tickets as of event time ``at``."""
-    state = p._context.as_of(at)
+    state = p._context.as_of(at) if p._context is not None else {}
     consent = {k[8:]: bool(v) for k, v in state.items() if k.startswith("consent:")}
     timezone = state.get("timezone")
     return Context(
