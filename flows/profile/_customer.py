@@ -524,11 +524,20 @@ class CustomerProfile:
             self._offers = ContactBook()
         return self._offers
 
-    def _note(self, t: float, tie: int, key: str, value: object) -> None:
-        """Log a change the guardrails read as of a trigger's time."""
-        if self._context is None:
-            self._context = ContextLog()
-        self._context.record(t, tie, key, value)
+    def _latest_noted(
+        self, register: dict[str, Any], name: str, t: float, tie: int, value: Any, *, prefix: str
+    ) -> bool:
+        """``_latest``, keeping the value it replaces (or a late one) in the context log
+        when it differs: the guardrails read these registers as of a trigger's time, and
+        a value that never changes costs no history."""
+        old = register.get(name)
+        newer = self._latest(register, name, t, tie, value)
+        if old is not None and old[2] != value:
+            past = (old[0], old[1], old[2]) if newer else (t, tie, value)
+            if self._context is None:
+                self._context = ContextLog()
+            self._context.record(past[0], past[1], prefix + name, past[2])
+        return newer
 
     def _cart_op(self, t: float, tie: int, kind: Any, payload: object) -> None:
         if self._cart.apply((t, tie, kind, payload), self._last - self._lateness):

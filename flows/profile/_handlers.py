@@ -127,8 +127,7 @@ def _on_ticket(
     props = e.properties
     tickets = p._tickets
     is_open = props.status not in _CLOSED
-    p._note(t, tie, f"ticket:{props.ticket_id}", is_open)
-    if p._latest(tickets, props.ticket_id, t, tie, is_open):
+    if p._latest_noted(tickets, props.ticket_id, t, tie, is_open, prefix="ticket:"):
         if len(tickets) > TICKETS_MAX:
             del tickets[min(tickets, key=lambda k: (tickets[k][0], k))]
         p._touch(SERVICE, t)
@@ -158,18 +157,21 @@ def _on_customer(p: CustomerProfile, e: events.CustomerUpdated, t: float, tie: i
     traits = e.properties.traits
     for name in _TRAITS:
         value = getattr(traits, name)
-        if value is not None and p._latest(p._traits, name, t, tie, _trait_text(value)):
+        if value is None:
+            continue
+        if name == "timezone":  # the guardrails read it as of a trigger's time
+            changed = p._latest_noted(p._traits, name, t, tie, _trait_text(value), prefix="")
+        else:
+            changed = p._latest(p._traits, name, t, tie, _trait_text(value))
+        if changed:
             p._touch(TRAITS, t)
-    if traits.timezone is not None:
-        p._note(t, tie, "timezone", traits.timezone)
     consent = e.properties.consent
     if consent is not None:
         for name in _CONSENT:
             value = getattr(consent, name)
             if value is None:
                 continue
-            p._note(t, tie, f"consent:{name}", value)
-            if p._latest(p._consent, name, t, tie, value):
+            if p._latest_noted(p._consent, name, t, tie, value, prefix="consent:"):
                 p._touch(CONSENT, t)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -68,6 +69,16 @@ class ContextLog:
         if len(entries) > _MAX_ENTRIES:
             _, _, old_key, old_value = entries.pop(0)
             self._base[old_key] = old_value
+
+    @property
+    def base(self) -> dict[str, object]:
+        """The values folded out of the log (older than every entry), by key."""
+        return self._base
+
+    @property
+    def entries(self) -> list[tuple[float, int, str, object]]:
+        """The logged values with their times, in time order."""
+        return self._entries
 
     def as_of(self, at: float) -> dict[str, object]:
         """Every key's value at event time ``at``."""
@@ -183,12 +194,33 @@ def event_triggers(
 
 
 def guardrail_context(p: CustomerProfile, at: float) -> Context:
-    """Consent flags, time zone and open support tickets as of event time ``at``."""
-    state = p._context.as_of(at) if p._context is not None else {}
+    """Consent flags, time zone and open support tickets as of event time ``at``: each
+    register's latest value if set by then, else the latest earlier one in the log."""
+    best: dict[str, tuple[float, int, object]] = {}
+
+    def offer(key: str, t: float, tie: int, value: object) -> None:
+        known = best.get(key)
+        if t <= at and (known is None or (t, tie) > known[:2]):
+            best[key] = (t, tie, value)
+
+    for name, flag in p._consent.items():
+        offer(f"consent:{name}", *flag)
+    timezone = p._traits.get("timezone")
+    if timezone is not None:
+        offer("timezone", *timezone)
+    for ticket, status in p._tickets.items():
+        offer(f"ticket:{ticket}", *status)
+    log = p._context
+    if log is not None:
+        for key, old in log.base.items():  # folded out of the log: older than all in it
+            best.setdefault(key, (-math.inf, 0, old))
+        for entry in log.entries:
+            offer(entry[2], entry[0], entry[1], entry[3])
+    state = {key: entry[2] for key, entry in best.items()}
     consent = {k[8:]: bool(v) for k, v in state.items() if k.startswith("consent:")}
-    timezone = state.get("timezone")
+    zone = state.get("timezone")
     return Context(
         consent=consent,
-        timezone=timezone if isinstance(timezone, str) else None,
+        timezone=zone if isinstance(zone, str) else None,
         open_tickets=sum(1 for k, v in state.items() if k.startswith("ticket:") and v),
     )
