@@ -35,7 +35,7 @@ from serving._params import BadRequest, check_id, context_of, k_of, parse_cart
 from serving.live import Live
 from serving.metrics import ServingMetrics, exposition_registry
 from serving.openapi import spec
-from serving.recommend import Answer, Suggestion, describe, popular_only
+from serving.recommend import Answer, Recommender, Suggestion, describe, popular_only
 from serving.settings import ServingSettings
 
 __all__ = ["create_app"]
@@ -214,17 +214,9 @@ class _Api:
 
     async def cross_sell(self, request: Request) -> Response:
         """``GET /v1/items/{product_id}/cross-sell``."""
-        product_id = check_id(request.path_params["product_id"], "product_id")
-        k = self._k(request)
-        context = context_of(request.query_params, "product")
-        current = self.live.recommender
-        if current is None:
-            return self._no_model("cross_sell", k, context, "cross_sell", False)
-        result = current.cross_sell(product_id, k, trending=self.live.trending)
-        return self._answer(
-            "cross_sell", result, surface="cross_sell", context=context, degraded=False,
-            product_id=product_id,
-        )  # fmt: skip
+        return self._for_product(
+            request, "cross_sell", lambda r, p, k: r.cross_sell(p, k, trending=self.live.trending)
+        )
 
     async def cart_cross_sell(self, request: Request) -> Response:
         """``POST /v1/cart/cross-sell``."""
@@ -243,14 +235,20 @@ class _Api:
 
     async def up_sell(self, request: Request) -> Response:
         """``GET /v1/items/{product_id}/up-sell``."""
+        return self._for_product(request, "up_sell", lambda r, p, k: r.up_sell(p, k))
+
+    def _for_product(
+        self, request: Request, route: str, answer: Callable[[Recommender, str, int], Answer]
+    ) -> Response:
+        """A product route: check the id, ``k`` and context, answer (or fall back)."""
         product_id = check_id(request.path_params["product_id"], "product_id")
         k = self._k(request)
         context = context_of(request.query_params, "product")
         current = self.live.recommender
         if current is None:
-            return self._no_model("up_sell", k, context, "up_sell", False)
+            return self._no_model(route, k, context, route, False)
         return self._answer(
-            "up_sell", current.up_sell(product_id, k), surface="up_sell", context=context,
+            route, answer(current, product_id, k), surface=route, context=context,
             degraded=False, product_id=product_id,
         )  # fmt: skip
 

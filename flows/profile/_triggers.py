@@ -44,16 +44,17 @@ _MAX_ENTRIES = 200  # context changes kept with their times; older ones fold int
 
 
 class ContextLog:
-    """The guardrails' inputs (consent flags, time zone, tickets) with the event time of
-    every change, so a trigger reads them as of its own time: a live run has folded
-    later events by then, a replay may not have, and both must decide alike.
+    """The guardrails' inputs (consent flags, time zone, tickets) that a newer value
+    replaced, with their event times, so a trigger reads them as of its own time (see
+    ``guardrail_context``): a live run has folded later events by then, a replay may not
+    have, and both must decide alike.
 
     Example:
         >>> log = ContextLog()
         >>> log.record(20.0, 1, "consent:marketing_push", False)
         >>> log.record(10.0, 2, "consent:marketing_push", True)  # arrives late
-        >>> log.as_of(15.0), log.as_of(25.0)
-        ({'consent:marketing_push': True}, {'consent:marketing_push': False})
+        >>> [(t, value) for t, _, _, value in log.entries]
+        [(10.0, True), (20.0, False)]
     """
 
     __slots__ = ("_base", "_entries")
@@ -79,15 +80,6 @@ class ContextLog:
     def entries(self) -> list[tuple[float, int, str, object]]:
         """The logged values with their times, in time order."""
         return self._entries
-
-    def as_of(self, at: float) -> dict[str, object]:
-        """Every key's value at event time ``at``."""
-        state = dict(self._base)
-        for t, _, key, value in self._entries:
-            if t > at:
-                break
-            state[key] = value
-        return state
 
     def __getstate__(self) -> tuple[dict[str, object], list[tuple[float, int, str, object]]]:
         return (self._base, self._entries)
