@@ -10,11 +10,25 @@ event time minus the allowed lateness; every due time the watermark passes becom
 
 A shard's events arrive in partition order, so its ticks are the same in a replay at
 full speed and in a live run, and with one process or many.
+
+Offer timers (cart and browse abandonment, win-back, tier expiry) run on a second heap
+with a watermark of their own, the latest event time minus the *trigger* lateness: a
+fraction of a second by default, so an offer fires as its deadline passes, not an hour
+later. Their decisions read the profile as of the deadline, so a replay decides as the
+live run did for every event that was not later than that lateness. The events that
+raise offers themselves (orders, survey answers) get a ``decide`` tick at their own
+time: a customer's offers are then all decided in event-time order, as the clock emits
+their ticks, so caps and cool-downs shared between triggers go to the same offers in a
+replay as live. Both heaps are released in event-time order, between the steps of a
+browsing session in their arrival order, so what a timer sees does not depend on
+where batches end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
+import math
 import pickle
 from collections.abc import Callable, Iterable
 from typing import Final, Literal
@@ -28,8 +42,11 @@ from flows.profile import churn_due_offsets
 
 __all__ = [
     "LOYALTY_WINDOW_S",
+    "OFFER_TIMERS",
+    "Browsed",
     "ClockLogic",
     "Clocked",
+    "OfferTimers",
     "Progress",
     "Tick",
     "TickKind",
@@ -38,7 +55,9 @@ __all__ = [
 
 _DAY: Final = 86_400.0
 LOYALTY_WINDOW_S: Final = 365 * _DAY
-TickKind = Literal["churn", "loyalty", "cart"]
+TickKind = Literal["churn", "loyalty", "cart", "browse", "winback", "tier_expiry", "decide"]
+OFFER_TIMERS: Final = frozenset({"cart", "browse", "winback", "tier_expiry", "decide"})
+"""The tick kinds of offer triggers (the customer step decides offers on them)."""
 _Due = tuple[float, str, float, str, float]
 """A heap entry: (time, customer, window, kind, revenue); kinds are the ``TickKind``s,
 ``segment`` (an R-score timer), ``refresh`` (the daily quintile boundaries) and ``erase``."""
@@ -46,14 +65,27 @@ _Due = tuple[float, str, float, str, float]
 
 class Progress(msgspec.Struct, frozen=True, gc=False):
     """What one batch of a shard says about time: its latest customer event time, its
-    purchases (customer, event time, revenue), erasures and cart changes (customer,
-    event time)."""
+    purchases (customer, event time, revenue), erasures and cart changes (customer, event
+    time), for the browse timer its product views, cart changes and orders (customer,
+    event time, product viewed or ""), and the events that may raise an offer (customer,
+    event time), each in arrival order."""
 
     shard: int
     latest: float
     purchases: list[tuple[str, float, float]]
     erased: list[tuple[str, float]] = []
     carts: list[tuple[str, float]] = []
+    browsing: list[tuple[str, float, str]] = []  # views (product id); "": a cart change or order
+    asks: list[tuple[str, float]] = []  # events that may raise an offer
+
+
+class Browsed(msgspec.Struct, frozen=True, gc=False):
+    """The product viewed most in a browsing session: its views, first and last view."""
+
+    product_id: str
+    views: int
+    first: float
+    last: float
 
 
 class Tick(msgspec.Struct, frozen=True, gc=False):
@@ -61,12 +93,42 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
 
     ``churn``: the purchase itself, a rescoring after days of silence, or the label
     deadline. ``loyalty``: the purchase leaves the trailing 12-month spend. ``cart``: the
-    cart changed at ``window`` and the abandonment delay has passed.
+    cart changed at ``window`` and the abandonment delay has passed. ``browse``: the last
+    product view was at ``window`` and the same delay has passed with no other. ``winback``:
+    the customer has not bought since ``window`` for longer than their usual interval.
+    ``tier_expiry``: the purchase at ``window`` leaves the trailing 12 months soon.
+    ``decide``: an event that may have raised an offer is passed: offers raised up to
+    ``at`` are decided now, in event-time order with the timers'.
     """
 
     at: float
     window: float
     kind: TickKind = "churn"
+    browsed: Browsed | None = None  # a browse tick's product
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OfferTimers:
+    """When the offer timers are due (seconds of event time); ``None``: that timer is off.
+
+    Attributes:
+        lateness: The trigger watermark's lateness behind the shard's latest event time.
+        cart_after: A cart unchanged this long after a change is abandoned.
+        browse_after: A customer who viewed nothing for this long after a view has left.
+        browse_min_views: Views of one product in the session a browse tick needs.
+        winback_factor: Silent for this many times their mean interval between orders
+            (two orders at least), a customer is lapsed...
+        winback_min_s: ...and for this long at least.
+        tier_notice_s: This long before an order leaves the trailing 12 months.
+    """
+
+    lateness: float = 0.5
+    cart_after: float | None = 1_800.0
+    browse_after: float | None = 1_800.0
+    browse_min_views: int = 2
+    winback_factor: float | None = 2.0
+    winback_min_s: float = 30 * _DAY
+    tier_notice_s: float | None = 14 * _DAY
 
 
 def shard_key(partition: int) -> str:
@@ -75,7 +137,10 @@ def shard_key(partition: int) -> str:
 
 
 class _Clock:
-    __slots__ = ("due", "latest", "refreshing", "segments", "shard")
+    __slots__ = (
+        "browsing", "due", "first_purchase", "latest", "refreshing", "released", "segments",
+        "shard", "timers",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.latest = float("-inf")
@@ -83,12 +148,61 @@ class _Clock:
         self.segments = ShardSegments()
         self.refreshing = False  # a daily boundary refresh is scheduled
         self.shard = -1
+        self.timers: list[_Due] = []  # offer timers, on the trigger watermark
+        self.released = float("-inf")  # the trigger watermark so far
+        self.browsing: dict[str, _Session] = {}  # customer -> session, while a timer is armed
+        self.first_purchase: dict[str, float] = {}  # of the buyers (for their interval)
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (self.latest, self.due, self.segments, self.refreshing, self.shard)
+        return (
+            self.latest, self.due, self.segments, self.refreshing, self.shard, self.timers,
+            self.released, self.browsing, self.first_purchase,
+        )  # fmt: skip
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        self.latest, self.due, self.segments, self.refreshing, self.shard = state  # type: ignore[assignment]
+        (
+            self.latest,
+            self.due,
+            self.segments,
+            self.refreshing,
+            self.shard,
+            self.timers,
+            self.released,
+            self.browsing,
+            self.first_purchase,
+        ) = state  # type: ignore[assignment]
+
+
+class _Session:
+    """A customer's browsing session: their last view, the views by product
+    (count, first, last), and whether something went into the cart or was bought."""
+
+    __slots__ = ("last", "stopped", "views")
+
+    def __init__(self, t: float) -> None:
+        self.last = t
+        self.views: dict[str, tuple[int, float, float]] = {}
+        self.stopped = False
+
+    def __getstate__(self) -> tuple[float, dict[str, tuple[int, float, float]], bool]:
+        return (self.last, self.views, self.stopped)
+
+    def __setstate__(self, state: tuple[float, dict[str, tuple[int, float, float]], bool]) -> None:
+        self.last, self.views, self.stopped = state
+
+    def view(self, t: float, product_id: str) -> None:
+        self.last = max(self.last, t)
+        seen = self.views.get(product_id)
+        if seen is None:
+            self.views[product_id] = (1, t, t)
+        else:
+            self.views[product_id] = (seen[0] + 1, min(seen[1], t), max(seen[2], t))
+
+    def most_viewed(self) -> Browsed:
+        product, (views, first, last) = max(
+            self.views.items(), key=lambda item: (item[1][0], item[1][2], item[0])
+        )
+        return Browsed(product, views, first, last)
 
 
 Clocked = tuple[str, Tick | SegmentOut]
@@ -102,8 +216,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         lateness: Seconds the watermark stays behind the latest event time.
         horizon_days: The churn horizon (the label deadline after a purchase).
         copy: Snapshots are copies (recovery is on).
-        cart_after: Seconds after a cart change when an unchanged cart is abandoned;
-            ``None``: no cart ticks (offers are off).
+        offers: The offer timers; ``None``: none (offers are off).
     """
 
     def __init__(
@@ -114,12 +227,13 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         horizon_days: float,
         copy: bool,
         metrics: FlowMetrics | None = None,
-        cart_after: float | None = 1_800.0,
+        offers: OfferTimers | None = None,
     ) -> None:
         self._clock = clock
         self._metrics = metrics
         self._lateness = lateness
-        self._cart_after = cart_after
+        self._offers = offers
+        self._browse_min_views = offers.browse_min_views if offers is not None else 1
         # The purchase itself (its window opens in event-time order), the rescoring
         # times, the label deadline; the day it leaves the loyalty window.
         churn = churn_due_offsets(horizon_days)
@@ -135,7 +249,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         horizon_days: float,
         copy: bool,
         metrics: FlowMetrics | None = None,
-        cart_after: float | None = 1_800.0,
+        offers: OfferTimers | None = None,
     ) -> Callable[[bytes | _Clock | None], ClockLogic]:
         """The ``stateful_batch`` builder: a new clock, or one restored from a snapshot."""
 
@@ -152,57 +266,120 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
                 horizon_days=horizon_days,
                 copy=copy,
                 metrics=metrics,
-                cart_after=cart_after,
+                offers=offers,
             )
 
         return build
 
     def on_batch(self, values: list[Progress]) -> tuple[Iterable[Clocked], bool]:
-        clock = self._clock
-        due = clock.due
-        push = heapq.heappush
         out: list[Clocked] = []
         for progress in values:
-            self._schedule(progress)
-        watermark = clock.latest - self._lateness
-        while due and due[0][0] <= watermark:
-            at, customer, window, kind, revenue = heapq.heappop(due)
-            if kind == "refresh":
-                for placed_customer, placed in clock.segments.refresh(at):
-                    self._place(
-                        out,
-                        placed_customer,
-                        placed,
-                        clock.segments.values[placed_customer].last_purchase,
-                    )
-                push(due, (at + SEGMENT_REFRESH_S, "", 0.0, "refresh", 0.0))
-                continue
-            if kind == "erase":
-                # On event time like the purchases, so the population, hence everyone's
-                # quintiles, do not depend on when the deletion arrived. (The customer's
-                # hash is erased at once by the customer step.)
-                removed = clock.segments.erase(customer, at)
-                if removed is not None:
-                    out.append((customer, removed))
-                continue
-            if kind == "segment":
-                self._place(out, customer, clock.segments.recheck(customer, at, window), window)
-                continue
-            if kind == "cart":
-                out.append((customer, Tick(at, window, "cart")))
-                continue
-            out.append((customer, Tick(at, window, "loyalty" if kind == "loyalty" else "churn")))
-            if kind == "churn" and at == window:  # the purchase itself
-                self._place(out, customer, clock.segments.purchase(customer, at, revenue), at)
-                if not clock.refreshing:
-                    clock.refreshing = True
-                    midnight = (at // SEGMENT_REFRESH_S + 1) * SEGMENT_REFRESH_S
-                    push(due, (midnight, "", 0.0, "refresh", 0.0))
+            self._schedule(progress, out)
+        self._advance(self._clock.latest, out)
         self._report()
         return (out, StatefulBatchLogic.RETAIN)
 
-    def _schedule(self, progress: Progress) -> None:
-        """Move the shard's latest time; put the batch's follow-ups on the heap."""
+    def _advance(self, now: float, out: list[Clocked]) -> None:
+        """Emit what the watermarks of a latest event time ``now`` pass, both heaps in
+        event-time order: an offer timer sees the purchases before it, never after."""
+        clock = self._clock
+        due, timers = clock.due, clock.timers
+        due_mark = now - self._lateness
+        timer_mark = -math.inf
+        if self._offers is not None:
+            timer_mark = clock.released = max(clock.released, now - self._offers.lateness)
+        while True:
+            next_due = due[0][0] if due and due[0][0] <= due_mark else math.inf
+            next_timer = timers[0][0] if timers and timers[0][0] <= timer_mark else math.inf
+            if next_due == next_timer == math.inf:
+                return
+            if next_due <= next_timer:
+                self._pop_due(out)
+            else:
+                self._pop_timer(out)
+
+    def _pop_due(self, out: list[Clocked]) -> None:
+        clock = self._clock
+        due = clock.due
+        at, customer, window, kind, revenue = heapq.heappop(due)
+        if kind == "refresh":
+            for placed_customer, placed in clock.segments.refresh(at):
+                self._place(
+                    out,
+                    placed_customer,
+                    placed,
+                    clock.segments.values[placed_customer].last_purchase,
+                )
+            heapq.heappush(due, (at + SEGMENT_REFRESH_S, "", 0.0, "refresh", 0.0))
+            return
+        if kind == "erase":
+            # On event time like the purchases, so the population, hence everyone's
+            # quintiles, do not depend on when the deletion arrived. (The customer's
+            # hash is erased at once by the customer step.)
+            removed = clock.segments.erase(customer, at)
+            clock.first_purchase.pop(customer, None)
+            if removed is not None:
+                out.append((customer, removed))
+            return
+        if kind == "segment":
+            self._place(out, customer, clock.segments.recheck(customer, at, window), window)
+            return
+        out.append((customer, Tick(at, window, "loyalty" if kind == "loyalty" else "churn")))
+        if kind == "churn" and at == window:  # the purchase itself
+            before = clock.segments.values.get(customer)
+            self._place(out, customer, clock.segments.purchase(customer, at, revenue), at)
+            if clock.segments.values.get(customer, before) is not before:  # a new one
+                self._arm_purchase(customer, at)
+            if not clock.refreshing:
+                clock.refreshing = True
+                midnight = (at // SEGMENT_REFRESH_S + 1) * SEGMENT_REFRESH_S
+                heapq.heappush(due, (midnight, "", 0.0, "refresh", 0.0))
+
+    def _arm_purchase(self, customer: str, at: float) -> None:
+        """The offer timers a purchase (in event-time order) arms: win-back after the
+        customer's usual interval, the tier notice before it leaves the 12 months."""
+        offers = self._offers
+        if offers is None:
+            return
+        clock = self._clock
+        first = clock.first_purchase.setdefault(customer, at)
+        values = clock.segments.values[customer]
+        if offers.winback_factor is not None and values.frequency >= 2:
+            gap = (values.last_purchase - first) / (values.frequency - 1)
+            deadline = values.last_purchase + max(offers.winback_factor * gap, offers.winback_min_s)
+            heapq.heappush(clock.timers, (deadline, customer, values.last_purchase, "winback", 0.0))
+        if offers.tier_notice_s is not None:
+            notice = at + LOYALTY_WINDOW_S - offers.tier_notice_s
+            heapq.heappush(clock.timers, (notice, customer, at, "tier_expiry", 0.0))
+
+    def _pop_timer(self, out: list[Clocked]) -> None:
+        """Emit the next offer timer (a browse timer whose customer viewed again since is
+        re-armed from that view instead)."""
+        clock = self._clock
+        timers = clock.timers
+        at, customer, window, kind, _ = heapq.heappop(timers)
+        browsed = None
+        if kind == "browse":
+            session = clock.browsing.get(customer)
+            if session is None:
+                return
+            if session.last > window:
+                heapq.heappush(
+                    timers, (session.last + at - window, customer, session.last, "browse", 0.0)
+                )
+                return
+            del clock.browsing[customer]
+            browsed = session.most_viewed()
+            if session.stopped or browsed.views < self._browse_min_views:
+                return
+        elif kind == "winback":
+            values = clock.segments.values.get(customer)
+            if values is None or values.last_purchase != window:
+                return  # bought since, or erased
+        out.append((customer, Tick(at, window, kind, browsed)))  # type: ignore[arg-type]
+
+    def _schedule(self, progress: Progress, out: list[Clocked]) -> None:
+        """Move the shard's latest time; put the batch's follow-ups on the heaps."""
         clock = self._clock
         due = clock.due
         push = heapq.heappush
@@ -213,17 +390,51 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         for customer, t, revenue in progress.purchases:
             for offset, kind in self._offsets:
                 push(due, (t + offset, customer, t, kind, revenue if offset == 0 else 0.0))
-        after = self._cart_after
-        if after is None or not progress.carts:
+        offers = self._offers
+        if offers is None:
             return
-        carts = sorted(progress.carts)
+        after = offers.cart_after
+        if after is not None and progress.carts:
+            self._arm_carts(progress.carts, after)
+        for customer, t in progress.asks:
+            push(clock.timers, (t, customer, t, "decide", 0.0))
+        if offers.browse_after is not None and progress.browsing:
+            self._browse(progress.browsing, offers.browse_after, out)
+
+    def _browse(
+        self,
+        steps: list[tuple[str, float, str]],
+        after: float,
+        out: list[Clocked],
+    ) -> None:
+        """Follow the browsing sessions, in arrival order, releasing the timers each step
+        passes first: what a timer sees then depends on the order of the steps only, not
+        on where batches end."""
+        clock = self._clock
+        browsing = clock.browsing
+        for customer, t, product_id in steps:
+            self._advance(t, out)
+            session = browsing.get(customer)
+            if not product_id:  # a cart change or an order
+                if session is not None:
+                    session.stopped = True
+                continue
+            if session is None:
+                session = browsing[customer] = _Session(t)
+                heapq.heappush(clock.timers, (t + after, customer, t, "browse", 0.0))
+            session.view(t, product_id)
+
+    def _arm_carts(self, changes: list[tuple[str, float]], after: float) -> None:
+        """A timer ``after`` each cart change, but those the next change of the same
+        batch supersedes."""
+        carts = sorted(changes)
         for i, (customer, t) in enumerate(carts):
             following = carts[i + 1] if i + 1 < len(carts) else None
             if following is not None and following[0] == customer and following[1] <= t + after:
                 # The cart changes again before this tick: it could only say "changed",
                 # whatever the batching, so it is not worth a tick.
                 continue
-            push(due, (t + after, customer, t, "cart", 0.0))
+            heapq.heappush(self._clock.timers, (t + after, customer, t, "cart", 0.0))
 
     def _place(
         self,

@@ -17,10 +17,17 @@ __all__ = ["Accepted", "Clocked", "Decoder", "Keyed", "Rejected"]
 
 _UNKNOWN_TOPIC: Final = "unknown"
 _CART_CHANGES: Final = (events.ProductAdded, events.ProductRemoved, events.CartViewed)
+_ASKING: Final = (events.NPSSurveyResponded, events.SatisfactionRated)  # and orders
 _Shard = tuple[
-    list[float], list[tuple[str, float, float]], list[tuple[str, float]], list[tuple[str, float]]
+    list[float],
+    list[tuple[str, float, float]],
+    list[tuple[str, float]],
+    list[tuple[str, float]],
+    list[tuple[str, float, str]],
+    list[tuple[str, float]],
 ]
-"""A shard's event times, purchases, erasures and cart changes in one batch."""
+"""A shard's event times, purchases, erasures, cart changes, browsing steps and the
+events that may raise an offer in one batch."""
 
 
 class Accepted(msgspec.Struct, frozen=True, gc=False):
@@ -134,15 +141,22 @@ class Decoder:
                     group.append(decoded)
                 shard = shards.get(record.partition)
                 if shard is None:
-                    shard = shards[record.partition] = ([], [], [], [])
+                    shard = shards[record.partition] = ([], [], [], [], [], [])
                 t = event.timestamp.timestamp()
                 shard[0].append(t)
-                if type(event) is events.OrderCompleted:
-                    shard[1].append((key, t, event.properties.revenue))
-                elif type(event) is events.DeletionRequested:
-                    shard[2].append((key, t))
+                if type(event) is events.ProductViewed:
+                    shard[4].append((key, t, event.properties.product_id))
                 elif type(event) in _CART_CHANGES:
                     shard[3].append((key, t))
+                    shard[4].append((key, t, ""))
+                elif type(event) is events.OrderCompleted:
+                    shard[1].append((key, t, event.properties.revenue))
+                    shard[4].append((key, t, ""))
+                    shard[5].append((key, t))
+                elif type(event) in _ASKING:
+                    shard[5].append((key, t))
+                elif type(event) is events.DeletionRequested:
+                    shard[2].append((key, t))
                 continue
             # The contract: only catalogue events are about no customer.
             product = event.properties.product_id  # type: ignore[union-attr]
@@ -150,7 +164,10 @@ class Decoder:
         out += customers.items()
         out += products.items()
         out += (
-            (shard_key(partition), Progress(partition, max(times), purchases, erased, carts))
-            for partition, (times, purchases, erased, carts) in shards.items()
+            (
+                shard_key(partition),
+                Progress(partition, max(times), bought, erased, carts, browsing, asks),
+            )
+            for partition, (times, bought, erased, carts, browsing, asks) in shards.items()
         )
         return out

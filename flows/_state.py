@@ -13,7 +13,7 @@ from bytewax.operators import StatefulBatchLogic
 
 import events
 from feature_store import PopularityCount, PopularityKind, PopularityResolution
-from flows._clock import Progress, Tick
+from flows._clock import OFFER_TIMERS, Browsed, Progress, Tick
 from flows._decode import Accepted, Clocked, Keyed, Rejected
 from flows.metrics import FlowMetrics
 from flows.profile import (
@@ -21,12 +21,17 @@ from flows.profile import (
     ItemState,
     Signal,
     SignalKind,
+    TriggerRules,
+    browse_abandonment,
     cart_abandonment,
     churn_features,
     event_triggers,
     guardrail_context,
     item_signals,
+    tier_expiry,
+    winback,
 )
+from flows.profile._features import OFFERS
 from flows.profile._format import iso
 from flows.settings import FlowSettings
 from models.clv import CLVParams
@@ -119,7 +124,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         score: bool,
         clv: CLVParams | None = None,
         policy: Policy | None = None,
-        cart_after: float = 1_800.0,
+        rules: TriggerRules | None = None,
     ) -> None:
         self._profile = profile
         self._metrics = metrics
@@ -127,7 +132,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         self._score = score
         self._clv = clv
         self._policy = policy  # None: triggers off
-        self._cart_after = cart_after
+        self._rules = rules or TriggerRules()
 
     @classmethod
     def builder(
@@ -141,6 +146,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         )
 
         policy = settings.offer_policy() if settings.intelligence and settings.offers else None
+        rules = settings.trigger_rules()
 
         def build(resume: bytes | CustomerProfile | None) -> CustomerLogic:
             if resume is None:
@@ -159,7 +165,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                 score=settings.intelligence,
                 clv=clv,
                 policy=policy,
-                cart_after=settings.cart_abandonment_minutes * 60,
+                rules=rules,
             )
 
         return build
@@ -197,7 +203,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         ]
         made = [ScoreRequest(e.at, dict(e.features), example=True) for e in profile.take_made()]
         score = None
-        timed = [k.at for k in ticks if k.kind != "cart"]  # a cart tick changes no score
+        timed = [k.at for k in ticks if k.kind not in OFFER_TIMERS]  # these change no score
         if self._score and profile.has_purchased and (times or timed):
             # One score per customer per batch, as of the latest event or tick: scores in
             # between would be overwritten before anyone read them.
@@ -215,13 +221,30 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         """Put a trigger's candidate through the guardrails; count the decision."""
         if candidate is None or self._policy is None:
             return []
+        if candidate.trigger not in self._rules.enabled:
+            return []
         profile = self._profile
         context = guardrail_context(profile, candidate.at)
-        decision = profile.offers.decide(candidate, context, self._policy)
+        book = profile.offers
+        before = (book.fired_at(), book.states())
+        decision = book.decide(candidate, context, self._policy)
+        if (book.fired_at(), book.states()) != before:
+            profile._touch(OFFERS, candidate.at)  # the contact history moved (or aged)
         self._metrics.offer_decisions.labels(
             candidate.trigger, "fired" if decision.fired else "suppressed", decision.reason
         ).inc()
         return [decision]
+
+    def _ask(self, candidate: Candidate) -> list[Decision]:
+        """Hold an event's offer for its ``decide`` tick; decide it at once if that tick
+        has passed (it overtook the event)."""
+        profile = self._profile
+        if candidate.at <= profile._decided:
+            return self._offer(candidate)
+        if profile._asked is None:
+            profile._asked = []
+        profile._asked.append(candidate)
+        return []
 
     def _fold_and_trigger(
         self, values: list[list[Accepted] | Tick]
@@ -233,7 +256,8 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         it are folded after it: a replay that reads days of events in one batch decides
         as the live run did.
         """
-        self._profile._cart.track(self._policy is not None)
+        rules = self._rules
+        self._profile._cart.track(self._policy is not None and "cart_abandonment" in rules.enabled)
         pending: list[Accepted] = []
         ticks: list[Tick] = []
         for value in values:
@@ -245,31 +269,66 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         signals: list[Signal] = []
         decisions: list[Decision] = []
         profile = self._profile
-        due = profile._waiting + [(k.at, k.window) for k in ticks if k.kind == "cart"]
+        due: list[tuple[float, float, str, Browsed | None]] = [
+            (at, window, kind, None) for at, window, kind in profile._waiting
+        ]
+        due += [(k.at, k.window, k.kind, k.browsed) for k in ticks if k.kind in OFFER_TIMERS]
+        if not due:
+            self._fold(pending, times, signals, decisions)
+            return times, signals, ticks, decisions
         profile._waiting = []
-        for at, window in sorted(due):
-            ready = [a for a in pending if a.event.timestamp.timestamp() <= at]
+        for at, window, kind, browsed in sorted(due, key=lambda d: d[:3]):
+            ready = [a for a in pending if _event_time(a) <= at]  # in arrival order
             if ready:
-                pending = [a for a in pending if a.event.timestamp.timestamp() > at]
+                pending = [a for a in pending if _event_time(a) > at]
                 self._fold(ready, times, signals, decisions)
             if any(
-                type(a.event) is events.DeletionRequested
-                and a.event.timestamp.timestamp() <= at + profile._lateness
+                type(a.event) is events.DeletionRequested and _event_time(a) <= at + rules.lateness
                 for a in pending
             ):
-                # A live run, ticking a lateness after ``at``, has the deletion by then:
-                # no decision for someone who asked to be forgotten, in a replay either.
+                # A live run, ticking a trigger lateness after ``at``, has the deletion by
+                # then: no decision for someone who asked to be forgotten, in a replay either.
+                profile._asked = None
                 continue
+            timer = None if kind == "decide" else self._timer(at, window, kind, browsed)
+            decisions += self._decide_until(at, timer)
+        self._fold(pending, times, signals, decisions)
+        return times, signals, ticks, decisions
+
+    def _decide_until(self, at: float, timer: Candidate | None) -> list[Decision]:
+        """Decide the offers raised up to ``at`` and a timer's, in event-time order."""
+        profile = self._profile
+        profile._decided = max(profile._decided, at)
+        asked = profile._asked
+        if not asked:
+            return self._offer(timer)
+        now = [c for c in asked if c.at <= at]
+        if not now:
+            return self._offer(timer)
+        profile._asked = [c for c in asked if c.at > at] or None
+        if timer is not None:
+            now.append(timer)
+        now.sort(key=lambda c: (c.at, c.trigger, c.state_key))
+        return [decision for c in now for decision in self._offer(c)]
+
+    def _timer(
+        self, at: float, window: float, kind: str, browsed: Browsed | None
+    ) -> Candidate | None:
+        """The candidate of an offer timer due at ``at`` (see ``flows._clock``)."""
+        profile, rules = self._profile, self._rules
+        if kind == "cart":
             if not profile._cart.knows(window):
                 # The tick overtook the cart change it is about (they left the decoder
                 # together): wait for it, unless it was dropped as too late.
                 if profile._last - window < _WAIT_LIMIT_S and not profile.erased:
-                    profile._waiting.append((at, window))
-                continue
-            candidate = cart_abandonment(profile, at, window, self._cart_after)
-            decisions += self._offer(candidate)
-        self._fold(pending, times, signals, decisions)
-        return times, signals, ticks, decisions
+                    profile._waiting.append((at, window, kind))
+                return None
+            return cart_abandonment(profile, at, window, rules.cart_after)
+        if kind == "browse":
+            return None if browsed is None else browse_abandonment(profile, at, browsed, rules)
+        if kind == "winback":
+            return winback(profile, at, window, rules)
+        return tier_expiry(profile, at, window, rules)
 
     def _fold(
         self,
@@ -299,8 +358,8 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                         signals += item_signals(event)
                     if triggers and type(event) in _TRIGGERING:
                         raised = profile._tier_changes[tiers:]
-                        for candidate in event_triggers(profile, event, t, raised):
-                            decisions += self._offer(candidate)
+                        for candidate in event_triggers(profile, event, t, raised, self._rules):
+                            decisions += self._ask(candidate)
             key = (value.topic, _NAMES[type(event)], outcome)
             outcomes[key] = outcomes.get(key, 0) + 1
         count_outcomes(self._metrics, outcomes)
@@ -381,6 +440,10 @@ class ItemLogic(StatefulBatchLogic[list[Accepted] | list[Signal], ItemOut, bytes
 
     def snapshot(self) -> bytes | ItemState:
         return _snapshot(self._item, copy=self._copy)
+
+
+def _event_time(accepted: Accepted) -> float:
+    return accepted.event.timestamp.timestamp()
 
 
 def _snapshot(state: State, *, copy: bool) -> bytes | State:

@@ -120,7 +120,7 @@ def build_flow(
             horizon_days=settings.churn_horizon_days,
             copy=settings.recovery,
             metrics=metrics,
-            cart_after=settings.cart_abandonment_minutes * 60 if settings.offers else None,
+            offers=settings.offer_timers(),
         )
         clocks = op.stateful_batch("track_time", by_clock.trues, clock)
         clocked = op.flat_map_batch("key_ticks_by_customer", clocks, _rekeyed)

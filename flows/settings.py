@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows._clock import OfferTimers
+from flows.profile import TRIGGERS, TriggerRules
 from models.loyalty import LoyaltyPolicy
 from models.offers import Policy
 
@@ -103,8 +105,53 @@ class FlowSettings(BaseSettings):
         default=True,
         description="Fire real-time offers from triggers (with intelligence on); false: none.",
     )
+    offer_triggers: str = Field(
+        default=",".join(TRIGGERS),
+        description="The offer triggers that fire, comma-separated; by default all of "
+        f"{', '.join(TRIGGERS)}.",
+    )
+    offer_trigger_lateness: dt.timedelta = Field(
+        default=dt.timedelta(milliseconds=500),
+        description="How long timer triggers (cart and browse abandonment, win-back, tier "
+        "expiry) wait behind a shard's latest event time: a cart event later than this "
+        "may count differently toward its decision in a replay than live.",
+    )
     cart_abandonment_minutes: float = Field(
         default=30, gt=0, description="A cart unchanged this long after a change is abandoned."
+    )
+    browse_abandonment_minutes: float = Field(
+        default=30,
+        gt=0,
+        description="A customer who viewed nothing for this long after viewing a product "
+        "repeatedly (and did not add it) abandoned browsing.",
+    )
+    browse_min_views: int = Field(
+        default=2, ge=1, description="Views of one product that make browse abandonment."
+    )
+    winback_factor: float = Field(
+        default=2.0,
+        gt=0,
+        description="A repeat customer silent for this many times their mean interval "
+        "between orders (and `winback_min_days` at least) is lapsed.",
+    )
+    winback_min_days: float = Field(default=30, ge=0, description="See `winback_factor`.")
+    winback_min_revenue: float = Field(
+        default=150,
+        ge=0,
+        description="Win-back targets customers whose 12-month revenue reached this.",
+    )
+    near_tier_share: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="Nudge a customer whose spend is this share of the next loyalty "
+        "tier's threshold away from it, or less.",
+    )
+    tier_notice_days: float = Field(
+        default=14,
+        gt=0,
+        description="Warn this many days before an order leaving the trailing 12 months "
+        "drops the customer's tier.",
     )
     offer_daily_cap: int = Field(
         default=2, ge=0, description="Offers per customer per local calendar day, all triggers."
@@ -131,6 +178,44 @@ class FlowSettings(BaseSettings):
         "flow stops (recovery then resumes it without loss).",
     )
 
+    def trigger_rules(self) -> TriggerRules:
+        """The offer triggers these settings describe.
+
+        Raises:
+            ValueError: ``offer_triggers`` names an unknown trigger.
+        """
+        enabled = frozenset(t.strip() for t in self.offer_triggers.split(",") if t.strip())
+        unknown = enabled - set(TRIGGERS)
+        if unknown:
+            raise ValueError(
+                f"unknown offer trigger(s) {sorted(unknown)}; known: {', '.join(TRIGGERS)}"
+            )
+        return TriggerRules(
+            enabled=enabled,
+            lateness=self.offer_trigger_lateness.total_seconds(),
+            cart_after=self.cart_abandonment_minutes * 60,
+            browse_after=self.browse_abandonment_minutes * 60,
+            browse_min_views=self.browse_min_views,
+            winback_min_revenue=self.winback_min_revenue,
+            near_tier_share=self.near_tier_share,
+            tier_notice_s=self.tier_notice_days * 86_400,
+        )
+
+    def offer_timers(self) -> OfferTimers | None:
+        """The clock's offer timers; ``None`` with offers off."""
+        if not (self.intelligence and self.offers):
+            return None
+        rules = self.trigger_rules()
+        on = rules.enabled
+        return OfferTimers(
+            lateness=rules.lateness,
+            cart_after=rules.cart_after if "cart_abandonment" in on else None,
+            browse_after=rules.browse_after if "browse_abandonment" in on else None,
+            winback_factor=self.winback_factor if "winback" in on else None,
+            winback_min_s=self.winback_min_days * 86_400,
+            tier_notice_s=rules.tier_notice_s if "tier_expiry" in on else None,
+        )
+
     def offer_policy(self) -> Policy:
         """The offer guardrails these settings describe."""
         return Policy(
@@ -138,8 +223,11 @@ class FlowSettings(BaseSettings):
             weekly_cap=self.offer_weekly_cap,
             quiet_hours=self.offer_quiet_hours,
             holdout_share=self.offer_holdout_share,
-            # Event triggers decide as events arrive, timers a lateness later.
-            disorder_s=self.allowed_lateness.total_seconds() + self.cart_abandonment_minutes * 60,
+            # Event triggers decide as events arrive, timers up to a delay later (and
+            # the churn ticks that raise churn risk, up to a lateness later).
+            disorder_s=self.allowed_lateness.total_seconds()
+            + self.offer_trigger_lateness.total_seconds()
+            + max(self.cart_abandonment_minutes, self.browse_abandonment_minutes) * 60,
         )
 
     def loyalty_policy(self) -> LoyaltyPolicy:

@@ -13,15 +13,19 @@ with the first reason that applies, checked in this order:
    True (or, with ``require_explicit_consent=False``, is False). A channel with no flag
    never has consent. Service messages (``promotional=False``) skip this check.
 3. ``open_ticket``: the customer has an open support ticket (promotions only).
-4. ``holdout``: the customer is in the control group (deterministic by customer id). A
-   hold-out consumes the state as a fire would, but counts toward no cap or cool-down.
-5. ``quiet_hours``: the candidate's local hour lies in ``[start, end)`` of the quiet
+4. ``quiet_hours``: the candidate's local hour lies in ``[start, end)`` of the quiet
    hours, which may wrap midnight (promotions only). The local time zone is the
    customer's, or ``Policy.default_timezone`` when unknown or invalid.
-6. ``cooldown``: the same trigger fired less than its cool-down away.
-7. ``trigger_cap``: the trigger's fires on the candidate's local calendar day, or within
+5. ``cooldown``: the same trigger fired less than its cool-down away.
+6. ``trigger_cap``: the trigger's fires on the candidate's local calendar day, or within
    7 days of it, reach the trigger's daily or weekly cap.
-8. ``frequency_cap``: the same, over all triggers.
+7. ``frequency_cap``: the same, over all triggers.
+8. ``holdout``: the customer is in the control group (deterministic by customer id).
+
+The hold-out comes last, so the control group holds exactly the offers that would have
+fired: treated minus control conversion is then the offers' uplift, with no guardrail
+biasing one arm. A hold-out is a fire that was not sent: it consumes the state, the
+cool-down and the caps as a fire does, so both arms meet the same later guardrails.
 
 Order: candidates may arrive out of event-time order. Cool-downs and caps count the
 recorded fires on either side of the candidate's time, so whatever the arrival order no
@@ -83,11 +87,11 @@ SuppressionReason = Literal[
     "already_fired",
     "no_consent",
     "open_ticket",
-    "holdout",
     "quiet_hours",
     "cooldown",
     "trigger_cap",
     "frequency_cap",
+    "holdout",
 ]
 SUPPRESSION_REASONS: Final[tuple[SuppressionReason, ...]] = get_args(SuppressionReason)
 """Every suppression reason, in the order they are checked (a bounded metric label)."""
@@ -264,13 +268,13 @@ class ContactBook:
     Picklable and small: fires of the last 7 days, one state key per trigger.
 
     Example:
-        >>> book, policy = ContactBook(), Policy(holdout_share=1.0)
+        >>> book, policy = ContactBook(), Policy(holdout_share=1.0, quiet_hours=(0, 0))
         >>> context = Context(consent={"marketing_email": True}, timezone=None)
         >>> welcome = Candidate("C-2", "welcome", 0.0, "v1", "signed_up", {}, channel="email")
         >>> book.decide(welcome, context, policy).reason
         'holdout'
         >>> book.decide(welcome, context, policy).reason, book.fired_at()
-        ('already_fired', [])
+        ('already_fired', [(0.0, 'welcome')])
     """
 
     __slots__ = ("_clock", "_fires", "_states")
@@ -280,8 +284,12 @@ class ContactBook:
         self._fires: list[tuple[float, TriggerName]] = []  # sorted, for determinism
         self._states: dict[TriggerName, str] = {}
 
+    def states(self) -> dict[TriggerName, str]:
+        """Return the state each trigger last fired (or was held out) for."""
+        return dict(self._states)
+
     def fired_at(self) -> list[tuple[float, TriggerName]]:
-        """Return the remembered fires as ``(time, trigger)``, oldest first."""
+        """Return the remembered fires and hold-outs as ``(time, trigger)``, oldest first."""
         return list(self._fires)
 
     def decide(self, candidate: Candidate, context: Context, policy: Policy) -> Decision:
@@ -296,7 +304,6 @@ class ContactBook:
         suppressed = self._suppression(candidate, context, policy)
         if suppressed is None or suppressed == "holdout":
             self._states[candidate.trigger] = candidate.state_key
-        if suppressed is None:
             bisect.insort(self._fires, (at, candidate.trigger))
         self._clock = max(self._clock, at)
         horizon = self._clock - WEEK - policy.disorder_s
@@ -313,22 +320,22 @@ class ContactBook:
     ) -> SuppressionReason | None:
         zone = policy._zone(context)
         local = dt.datetime.fromtimestamp(c.at, zone)
-        return self._gate(c, context, policy, local.hour) or self._limit(
-            c, policy, zone, local.date()
+        return (
+            self._gate(c, context, policy, local.hour)
+            or self._limit(c, policy, zone, local.date())
+            or ("holdout" if policy.in_holdout(c.customer_id) else None)
         )
 
     def _gate(
         self, c: Candidate, context: Context, policy: Policy, hour: int
     ) -> SuppressionReason | None:
-        """Rules 1-5: may this customer get this offer now at all?"""
+        """Rules 1-4: may this customer get this offer now at all?"""
         if self._states.get(c.trigger) == c.state_key:
             return "already_fired"
         if c.promotional and not policy._consents(context, c.channel):
             return "no_consent"
         if c.promotional and context.open_tickets > 0:
             return "open_ticket"
-        if policy.in_holdout(c.customer_id):
-            return "holdout"
         if c.promotional and policy._quiet(hour):
             return "quiet_hours"
         return None
@@ -336,7 +343,8 @@ class ContactBook:
     def _limit(
         self, c: Candidate, policy: Policy, zone: zoneinfo.ZoneInfo, today: dt.date
     ) -> SuppressionReason | None:
-        """Rules 6-8: the cool-down and caps, counted over the remembered fires."""
+        """Rules 5-7: the cool-down and caps, counted over the remembered fires (hold-outs
+        included)."""
         cooldown = policy.cooldown_s.get(c.trigger, policy.default_cooldown_s)
         if any(abs(t - c.at) < cooldown for t, trigger in self._fires if trigger == c.trigger):
             return "cooldown"

@@ -50,6 +50,7 @@ def _run(infra: Endpoints, namespace: str, **options: object) -> FlowRun:
     lateness = options.pop("lateness", None)
     if lateness is not None:
         env["SHOPKEEPER_ALLOWED_LATENESS"] = str(lateness)
+        env["SHOPKEEPER_OFFER_TRIGGER_LATENESS"] = str(lateness)
     return start_flow(env, stderr=subprocess.DEVNULL, **options)  # type: ignore[arg-type]
 
 
@@ -143,7 +144,8 @@ def test_a_year_replayed_equals_the_year_lived_at_a_steady_rate(
     replay, live = f"replay{unique}", f"live{unique}"
     # Produced live at 10,000 events/s, a year takes 4 s: one hour of event time is half a
     # millisecond, less than fetch jitter between partitions. Features are the same for any
-    # arrival order inside the allowed lateness, so the lateness is scaled like time is.
+    # arrival order inside the allowed lateness, and offers for any inside the trigger
+    # lateness, so both are scaled like time is.
     lateness = "P30D"
     _replayed(infra, replay, items, lateness=lateness)
     customers = customer_ids(items)

@@ -140,6 +140,8 @@ def test_the_first_applicable_guardrail_in_order_wins(
 
 
 def test_a_held_out_customer_without_consent_gets_no_consent() -> None:
+    # The control group holds only offers that would have fired: every other guardrail
+    # comes first.
     book, policy = ContactBook(), Policy(holdout_share=1.0)
     refused = Context(consent={"marketing_push": False}, timezone="UTC")
     assert book.decide(_candidate(), refused, policy).reason == "no_consent"
@@ -205,15 +207,14 @@ def test_a_suppression_for_another_reason_does_not_consume_the_state() -> None:
     assert book.decide(_candidate(morning + DAY), CONSENTED, policy).reason == "already_fired"
 
 
-def test_a_holdout_consumes_the_state_but_no_cap_or_cooldown() -> None:
-    book = ContactBook()
-    assert book.decide(_candidate(), CONSENTED, Policy(holdout_share=1.0)).reason == "holdout"
-    assert book.decide(_candidate(), CONSENTED, Policy(holdout_share=1.0)).reason == (
-        "already_fired"
-    )
-    assert book.fired_at() == []
-    treated = Policy(holdout_share=0.0)
-    assert book.decide(_candidate(NOON + 60, state_key="cart-2"), CONSENTED, treated).fired
+def test_a_holdout_consumes_the_state_the_cooldown_and_the_caps_as_a_fire_would() -> None:
+    # Both arms then meet the same later guardrails: the control group stays comparable.
+    book, held = ContactBook(), Policy(holdout_share=1.0, cooldown_s={CART: HOUR})
+    assert book.decide(_candidate(), CONSENTED, held).reason == "holdout"
+    assert book.decide(_candidate(), CONSENTED, held).reason == "already_fired"
+    assert book.fired_at() == [(NOON, CART)]
+    later = _candidate(NOON + 60, state_key="cart-2")
+    assert book.decide(later, CONSENTED, held).reason == "cooldown"
 
 
 # ------------------------------------------------------------------ local days and caps

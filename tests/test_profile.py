@@ -317,7 +317,8 @@ def test_affinity_keeps_top_20_and_exports_top_5() -> None:
 def test_every_field_group_is_stamped() -> None:
     features = applied(STORY).features()
     stamped = {k.removeprefix("_ts:") for k in features if k.startswith("_ts:")}
-    assert stamped == set(GROUPS) - {"churn", "clv"}  # these move on the flow's ticks
+    # These move on the flow's ticks and offer decisions.
+    assert stamped == set(GROUPS) - {"churn", "clv", "offers"}
 
 
 def test_erasure_clears_and_ignores_later_and_replayed_events() -> None:

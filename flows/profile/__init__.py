@@ -16,12 +16,22 @@ from flows.profile._churn_features import CHURN_FEATURES, churn_features
 from flows.profile._customer import CustomerProfile
 from flows.profile._features import GROUPS
 from flows.profile._item import ItemState, Signal, SignalKind, item_signals
-from flows.profile._triggers import cart_abandonment, event_triggers, guardrail_context
+from flows.profile._triggers import (
+    TRIGGERS,
+    TriggerRules,
+    browse_abandonment,
+    cart_abandonment,
+    event_triggers,
+    guardrail_context,
+    tier_expiry,
+    winback,
+)
 
 __all__ = [
     "CHURN_FEATURES",
     "GROUPS",
     "RESCORE_AFTER_DAYS",
+    "TRIGGERS",
     "ChurnTracker",
     "CustomerProfile",
     "Example",
@@ -29,10 +39,14 @@ __all__ = [
     "Resolved",
     "Signal",
     "SignalKind",
+    "TriggerRules",
+    "browse_abandonment",
     "cart_abandonment",
     "churn_due_offsets",
     "churn_features",
     "event_triggers",
     "guardrail_context",
     "item_signals",
+    "tier_expiry",
+    "winback",
 ]

@@ -33,7 +33,7 @@ from flows.profile._format import MONEY_SCALE, NEVER, id_hash, iso, json_text
 from flows.profile._handlers import HANDLERS, YEAR
 from flows.profile._triggers import ContextLog
 from models.loyalty import LoyaltyAccount, LoyaltyPolicy, TierChange
-from models.offers import ContactBook
+from models.offers import Candidate, ContactBook
 
 __all__ = ["CustomerProfile"]
 
@@ -61,7 +61,7 @@ _STATE: Final = (
     "_last_purchase", "_cart", "_categories", "_brands", "_recent", "_refunds", "_refunded",
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
     "_churn", "_loyalty", "_tier_change", "_clv_days", "_clv", "_customer", "_offers",
-    "_waiting", "_context",
+    "_waiting", "_context", "_asked", "_decided",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
 _SESSIONS: Final = _STATE.index("_sessions")
@@ -180,8 +180,12 @@ class CustomerProfile:
         # a profile holds is one more object for the collector to walk.
         self._offers: ContactBook | None = None  # offers fired or held out
         # Cart ticks (at, change time) that came before the change itself was folded.
-        self._waiting: list[tuple[float, float]] = []
+        self._waiting: list[tuple[float, float, str]] = []  # (at, change time, "cart")
         self._context: ContextLog | None = None  # consent, time zone, tickets, timed
+        # Offers raised by events, waiting for their ``decide`` tick; and the latest
+        # tick time decided (a candidate raised at or before it is decided at once).
+        self._asked: list[Candidate] | None = None
+        self._decided = -math.inf
         # message_id hash -> event time in whole seconds (packs into 12 bytes when pickled)
         self._seen: OrderedDict[int, int] = OrderedDict()
         self._first = math.inf
@@ -527,17 +531,33 @@ class CustomerProfile:
     def _latest_noted(
         self, register: dict[str, Any], name: str, t: float, tie: int, value: Any, *, prefix: str
     ) -> bool:
-        """``_latest``, keeping the value it replaces (or a late one) in the context log
-        when it differs: the guardrails read these registers as of a trigger's time, and
-        a value that never changes costs no history."""
+        """``_latest``, keeping what the guardrails need to read the register as of any
+        time (see ``ContextLog``): the value it replaces (or a late one) when it differs,
+        and when an unchanged value began to hold when the register moves past it. A
+        value that never changes costs no history."""
         old = register.get(name)
         newer = self._latest(register, name, t, tie, value)
-        if old is not None and old[2] != value:
-            past = (old[0], old[1], old[2]) if newer else (t, tie, value)
-            if self._context is None:
-                self._context = ContextLog()
-            self._context.record(past[0], past[1], prefix + name, past[2])
+        if old is None:
+            return newer
+        key = prefix + name
+        if old[2] != value:
+            log = self._context_log()
+            if newer:
+                began = log.release(key) or (old[0], old[1])
+                log.record(began[0], began[1], key, old[2])
+            else:
+                log.record(t, tie, key, value)
+        elif newer:
+            self._context_log().hold(key, old[0], old[1])
+        else:  # the same value, seen late: it held since then (a change between is logged)
+            since = self._context_log().since
+            since[key] = min(since.get(key, (old[0], old[1])), (t, tie))
         return newer
+
+    def _context_log(self) -> ContextLog:
+        if self._context is None:
+            self._context = ContextLog()
+        return self._context
 
     def _cart_op(self, t: float, tie: int, kind: Any, payload: object) -> None:
         if self._cart.apply((t, tie, kind, payload), self._last - self._lateness):

@@ -43,6 +43,11 @@ clv                       with fitted parameters (``SHOPKEEPER_CLV_PARAMS``), on
                           and rescoring tick: ``clv_expected_purchases_90d``, ``_365d``,
                           ``clv_p_alive``, ``clv_12m``, ``clv_model_version``,
                           ``clv_scored_at``
+offers                    the offer guardrails' memory, after each offer decision:
+                          ``offers_contacts`` ([[epoch seconds, trigger], ...]: offers fired
+                          or held out in the last 7 days and more, oldest first) and
+                          ``offers_states`` ({trigger: the state it last fired for}); the
+                          next-best-offer route applies the same caps with them
 ========================  ==================================================================
 """
 
@@ -68,6 +73,7 @@ __all__ = [
     "GROUPS",
     "INTERACTIONS",
     "LOYALTY",
+    "OFFERS",
     "ORDERS",
     "RETURNS",
     "SERVICE",
@@ -88,9 +94,10 @@ GROUPS: Final = (
     "churn",
     "loyalty",
     "clv",
+    "offers",
 )
 (ACTIVITY, ORDERS, CART, AFFINITY, RETURNS, SERVICE, CONSENT, TRAITS, INTERACTIONS, CHURN,
- LOYALTY, CLV) = range(12)  # fmt: skip
+ LOYALTY, CLV, OFFERS) = range(13)  # fmt: skip
 _YEAR: Final = 365 * 86_400.0
 _WINDOW_FIELDS: Final = ("win:views", "win:adds", "win:orders", "win:sessions")
 _TOP: Final = 5
@@ -217,6 +224,16 @@ def _clv(p: CustomerProfile) -> dict[str, str]:
     return dict(p._clv)
 
 
+def _offers(p: CustomerProfile) -> dict[str, str]:
+    book = p._offers
+    if book is None or not (book.fired_at() or book.states()):
+        return {}
+    return {
+        "offers_contacts": json_text([[round(t, 3), trigger] for t, trigger in book.fired_at()]),
+        "offers_states": json_text(book.states()),
+    }
+
+
 _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _activity,
     _orders,
@@ -230,6 +247,7 @@ _BUILDERS: Final[tuple[Callable[[CustomerProfile], dict[str, str]], ...]] = (
     _churn,
     _loyalty,
     _clv,
+    _offers,
 )
 
 

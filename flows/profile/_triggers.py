@@ -1,44 +1,104 @@
-"""Offer triggers read off a customer's profile at an event-time tick, and the context
-the guardrails need (consent, time zone, open tickets). Pure: no clock, no I/O.
+"""Offer triggers read off a customer's profile, and the context the guardrails need
+(consent, time zone, open tickets). Pure: no clock, no I/O.
 
-Cart abandonment: the clock ticks a customer ``delay`` after each cart change (Product
-Added or Removed, Cart Viewed); if the cart holds something and has not changed since
-(an order would have moved it), the cart is abandoned. Its state is the cart's
-contents, so one cart fires once however often it is left.
+Timer triggers: the shard's clock ticks a customer when a deadline passes its trigger
+watermark (``flows._clock``); the trigger reads the profile *as of the deadline* (the
+cart's past states, the interactions and orders with their times), so a replay that has
+folded later events decides as the live run did.
+
+======================  ==========================================  =======================
+trigger                 when                                        state (fires once per)
+======================  ==========================================  =======================
+``cart_abandonment``    the cart holds something and has not        cart contents
+                        changed for ``cart_after`` (an order would
+                        have moved it)
+``browse_abandonment``  ``browse_min_views`` views of one product   product
+                        in the last ``browse_after`` before the
+                        last view, then none for ``browse_after``;
+                        nothing added to the cart or bought since
+``winback``             a repeat customer (2+ orders) silent for    silence (its last
+                        twice their mean interval (30 days at       order)
+                        least), 12-month revenue of at least
+                        ``winback_min_revenue``; email
+``tier_expiry``         an order leaves the trailing 12 months in   tier and the day it
+                        ``tier_notice_s`` and the spend left would  would drop
+                        drop the tier
+======================  ==========================================  =======================
 
 Triggers on the event itself (``event_triggers``), decided as it is folded:
 
-========================  ====================================  =========================
-trigger                   when                                  state (fires once per)
-========================  ====================================  =========================
-``post_purchase``         Order Completed                       order
-``tier_upgrade``          the order lifts the loyalty tier      tier reached
-``service_recovery``      an NPS detractor (0-6) or a CSAT of   survey answer / ticket
-                          1-2; a service message, not a
-                          promotion
-========================  ====================================  =========================
+======================  ==========================================  =======================
+``post_purchase``       Order Completed; email                      order
+``tier_upgrade``        the order lifts the loyalty tier            tier reached
+``near_tier``           after the order, the spend is within        next tier, per year
+                        ``near_tier_share`` of the next tier's
+                        threshold
+``service_recovery``    an NPS detractor (0-6) or a CSAT of 1-2;    survey answer / ticket
+                        a service message, not a promotion
+======================  ==========================================  =======================
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import events
-from flows.profile._format import iso
-from models.loyalty import TierChange
+from flows.profile._format import MONEY_SCALE, iso, money, to_units
+from models.loyalty import LoyaltyPolicy, TierChange
 from models.offers import Candidate, Context
 
 _DETRACTOR: Final = 6  # NPS 0-6
 _BAD_CSAT: Final = 2  # CSAT 1-2 of 5
 
 if TYPE_CHECKING:
+    from flows._clock import Browsed
     from flows.profile._customer import CustomerProfile
 
-__all__ = ["ContextLog", "cart_abandonment", "event_triggers", "guardrail_context"]
+__all__ = [
+    "TRIGGERS",
+    "ContextLog",
+    "TriggerRules",
+    "browse_abandonment",
+    "cart_abandonment",
+    "event_triggers",
+    "guardrail_context",
+    "tier_expiry",
+    "winback",
+]
+
+TRIGGERS: Final = (
+    "cart_abandonment",
+    "browse_abandonment",
+    "winback",
+    "post_purchase",
+    "tier_upgrade",
+    "near_tier",
+    "tier_expiry",
+    "service_recovery",
+)
+"""Every offer trigger the flow knows (a bounded metric label)."""
+
+_YEAR: Final = 365 * 86_400.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TriggerRules:
+    """Which triggers fire and their thresholds (``FlowSettings.trigger_rules``)."""
+
+    enabled: frozenset[str] = frozenset(TRIGGERS)
+    lateness: float = 0.5  # the trigger watermark's lateness (seconds)
+    cart_after: float = 1_800.0
+    browse_after: float = 1_800.0
+    browse_min_views: int = 2
+    winback_min_revenue: float = 150.0
+    near_tier_share: float = 0.1
+    tier_notice_s: float = 14 * 86_400.0
+
 
 _MAX_ENTRIES = 200  # context changes kept with their times; older ones fold into a base
 
@@ -47,7 +107,8 @@ class ContextLog:
     """The guardrails' inputs (consent flags, time zone, tickets) that a newer value
     replaced, with their event times, so a trigger reads them as of its own time (see
     ``guardrail_context``): a live run has folded later events by then, a replay may not
-    have, and both must decide alike.
+    have, and both must decide alike. A value seen again unchanged moves its register's
+    time forward: ``since`` keeps when it began to hold.
 
     Example:
         >>> log = ContextLog()
@@ -57,11 +118,12 @@ class ContextLog:
         [(10.0, True), (20.0, False)]
     """
 
-    __slots__ = ("_base", "_entries")
+    __slots__ = ("_base", "_entries", "_since")
 
     def __init__(self) -> None:
         self._base: dict[str, object] = {}
         self._entries: list[tuple[float, int, str, object]] = []
+        self._since: dict[str, tuple[float, int]] = {}
 
     def record(self, t: float, tie: int, key: str, value: object) -> None:
         """Note that ``key`` became ``value`` at event time ``t``."""
@@ -70,6 +132,15 @@ class ContextLog:
         if len(entries) > _MAX_ENTRIES:
             _, _, old_key, old_value = entries.pop(0)
             self._base[old_key] = old_value
+
+    def hold(self, key: str, t: float, tie: int) -> None:
+        """The register ``key`` moves forward with its value unchanged, held since ``t``."""
+        self._since.setdefault(key, (t, tie))
+
+    def release(self, key: str) -> tuple[float, int] | None:
+        """The register ``key`` changed value: when its old value began to hold, if that
+        is earlier than its register says."""
+        return self._since.pop(key, None)
 
     @property
     def base(self) -> dict[str, object]:
@@ -81,13 +152,16 @@ class ContextLog:
         """The logged values with their times, in time order."""
         return self._entries
 
-    def __getstate__(self) -> tuple[dict[str, object], list[tuple[float, int, str, object]]]:
-        return (self._base, self._entries)
+    @property
+    def since(self) -> dict[str, tuple[float, int]]:
+        """When each register's current value began to hold, where earlier than its time."""
+        return self._since
 
-    def __setstate__(
-        self, state: tuple[dict[str, object], list[tuple[float, int, str, object]]]
-    ) -> None:
-        self._base, self._entries = state
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self._base, self._entries, self._since)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        self._base, self._entries, self._since = state  # type: ignore[assignment]
 
 
 def cart_abandonment(
@@ -117,10 +191,118 @@ def cart_abandonment(
     return Candidate(p._customer, "cart_abandonment", at, key, reason, features)
 
 
+def browse_abandonment(
+    p: CustomerProfile, at: float, browsed: Browsed, rules: TriggerRules
+) -> Candidate | None:
+    """The browse-abandonment candidate at ``at`` for the product a session viewed most
+    (the clock followed the session in arrival order: ``browse_min_views`` views of it,
+    nothing put in the cart or bought, no view for ``browse_after``)."""
+    if p.erased:
+        return None
+    features = {
+        "product_id": browsed.product_id,
+        "views": str(browsed.views),
+        "first_viewed_at": iso(browsed.first),
+        "last_viewed_at": iso(browsed.last),
+        "idle_minutes": str(round(rules.browse_after / 60)),
+    }
+    reason = f"viewed_{browsed.views}x_no_add"
+    return Candidate(p._customer, "browse_abandonment", at, browsed.product_id, reason, features)
+
+
+def _orders_after(p: CustomerProfile, since: float) -> list[tuple[float, int]]:
+    """The orders after ``since`` (time, revenue units), by time. The profile's order log
+    keeps a year behind its latest event, so these are all there for a ``since`` days
+    behind it, as in a replay that folded days ahead of a trigger."""
+    return sorted(v for v in p._orders.values() if v[0] > since)
+
+
+def winback(p: CustomerProfile, at: float, window: float, rules: TriggerRules) -> Candidate | None:
+    """The win-back candidate at ``at`` for a customer whose last order was at ``window``
+    (the clock timed the silence from their mean interval): none if they ordered since,
+    or their revenue as of ``at`` is below ``winback_min_revenue``."""
+    if p.erased:
+        return None
+    later = _orders_after(p, window)
+    if any(t <= at for t, _ in later):
+        return None  # ordered since
+    # The totals as of ``at``: today's, less the orders folded since.
+    revenue = p._revenue - sum(units for _, units in later)
+    if revenue < to_units(rules.winback_min_revenue):
+        return None
+    days = (at - window) / 86_400
+    features = {
+        "last_order_at": iso(window),
+        "days_silent": f"{days:.0f}",
+        "orders_total": str(p._orders_total - len(later)),
+        "revenue_total": money(revenue),
+    }
+    state = f"lapsed:{iso(window)}"
+    return Candidate(
+        p._customer, "winback", at, state, f"silent_{days:.0f}d", features, channel="email"
+    )
+
+
+def _tier(policy: LoyaltyPolicy, spend_units: int) -> int:
+    """The index of the tier a trailing spend reaches."""
+    spend = spend_units / MONEY_SCALE
+    return max(i for i, (_, threshold) in enumerate(policy.tiers) if spend >= threshold)
+
+
+def tier_expiry(
+    p: CustomerProfile, at: float, window: float, rules: TriggerRules
+) -> Candidate | None:
+    """The tier-expiry notice at ``at``: the order at ``window`` leaves the trailing 12
+    months in ``tier_notice_s``, and the spend left then (the orders after it, known as
+    of ``at``) would drop the tier it holds with it. Refunds are not netted here."""
+    if p.erased:
+        return None
+    policy = p._loyalty.policy
+    orders = [(t, units) for t, units in _orders_after(p, window - 1.0) if t <= at]
+    if not orders or orders[0][0] != window:
+        return None  # not known (a duplicate, or erased since)
+    now = _tier(policy, sum(units for _, units in orders))
+    left = sum(units for t, units in orders if t > window)
+    then = _tier(policy, left)
+    if then >= now:
+        return None
+    name, threshold = policy.tiers[now]
+    drops_at = window + _YEAR
+    features = {
+        "tier": name,
+        "tier_drops_to": policy.tiers[then][0],
+        "drops_at": iso(drops_at),
+        "spend_to_keep": money(max(to_units(threshold) - left, 0)),
+    }
+    state = f"{name}:{iso(drops_at)[:10]}"
+    reason = f"tier_{name.lower()}_expires"
+    return Candidate(p._customer, "tier_expiry", at, state, reason, features)
+
+
+def _near_tier(p: CustomerProfile, t: float, rules: TriggerRules) -> Candidate | None:
+    account = p._loyalty
+    tiers = account.policy.tiers
+    current = next(i for i, (name, _) in enumerate(tiers) if name == account.tier)
+    if current + 1 >= len(tiers):
+        return None
+    name, threshold = tiers[current + 1]
+    gap = threshold - account.spend
+    if not 0 < gap <= rules.near_tier_share * threshold:
+        return None
+    features = {"tier": account.tier, "next_tier": name, "spend_to_next": f"{gap:.2f}"}
+    state = f"{name}:{iso(t)[:4]}"
+    return Candidate(p._customer, "near_tier", t, state, f"near_{name.lower()}", features)
+
+
 def event_triggers(
-    p: CustomerProfile, event: events.Event, t: float, tiers: Sequence[TierChange]
+    p: CustomerProfile,
+    event: events.Event,
+    t: float,
+    tiers: Sequence[TierChange],
+    rules: TriggerRules,
 ) -> list[Candidate]:
-    """The candidates an event just folded raises (``tiers``: the tier changes it made)."""
+    """The candidates an event just folded raises (``tiers``: the tier changes it made),
+    of the enabled triggers."""
     customer = p._customer
     out: list[Candidate] = []
     if type(event) is events.OrderCompleted:
@@ -169,6 +351,10 @@ def event_triggers(
                 promotional=False,
             )
         )
+    if type(event) is events.OrderCompleted and not tiers:
+        nudge = _near_tier(p, t, rules)
+        if nudge is not None:
+            out.append(nudge)
     for change in tiers:
         if str(change.direction) == "upgrade":
             features = {"tier": change.new, "previous_tier": change.old}
@@ -182,7 +368,7 @@ def event_triggers(
                     features,
                 )
             )
-    return out
+    return [c for c in out if c.trigger in rules.enabled]
 
 
 def guardrail_context(p: CustomerProfile, at: float) -> Context:
@@ -195,19 +381,26 @@ def guardrail_context(p: CustomerProfile, at: float) -> Context:
         if t <= at and (known is None or (t, tie) > known[:2]):
             best[key] = (t, tie, value)
 
-    for name, flag in p._consent.items():
-        offer(f"consent:{name}", *flag)
+    registers: dict[str, tuple[float, int, object]] = {
+        **{f"consent:{name}": flag for name, flag in p._consent.items()},
+        **{f"ticket:{ticket}": status for ticket, status in p._tickets.items()},
+    }
     timezone = p._traits.get("timezone")
     if timezone is not None:
-        offer("timezone", *timezone)
-    for ticket, status in p._tickets.items():
-        offer(f"ticket:{ticket}", *status)
+        registers["timezone"] = timezone
+    for key, (t, tie, value) in registers.items():
+        offer(key, t, tie, value)
     log = p._context
     if log is not None:
         for key, old in log.base.items():  # folded out of the log: older than all in it
             best.setdefault(key, (-math.inf, 0, old))
         for entry in log.entries:
             offer(entry[2], entry[0], entry[1], entry[3])
+    if log is not None:
+        for key, (t, tie) in log.since.items():  # the register's value, held since then
+            register = registers.get(key)
+            if register is not None:
+                offer(key, t, tie, register[2])
     state = {key: entry[2] for key, entry in best.items()}
     consent = {k[8:]: bool(v) for k, v in state.items() if k.startswith("consent:")}
     zone = state.get("timezone")

@@ -1,0 +1,225 @@
+"""Each offer trigger in the real flow, from a known sequence of events: it fires exactly
+once, at the right event time, with the right reason and features; and each guardrail
+(consent, open ticket, quiet hours, hold-out, once per state) suppresses it with its
+reason. Cart abandonment and the event triggers have their own tests in
+``test_flow_offers``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from models.offers import Policy
+from shopkeeper.embedded import Endpoints
+from tests.flowkit import event, prepare, product, run_to_end, send
+from tests.test_flow_offers import T0, _decisions, _shard_zero
+
+DAY = dt.timedelta(days=1)
+MINUTE = dt.timedelta(minutes=1)
+
+Story = Callable[[str], list[Any]]
+"""The events that make one customer's trigger due (the profile and guardrails aside)."""
+
+
+def _order(customer: str, at: dt.datetime, order_id: str, revenue: float) -> Any:
+    return event("Order Completed", at, customer=customer, order_id=order_id,
+                 revenue=revenue, currency="EUR", products=[product("P1", revenue)])  # fmt: skip
+
+
+def _view(customer: str, at: dt.datetime, product_id: str = "P5") -> Any:
+    return event("Product Viewed", at, customer=customer, product_id=product_id, price=80.0,
+                 currency="EUR")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """A trigger's story, when it is due, what it says, and what repeats its state."""
+
+    trigger: str
+    story: Story
+    at: dt.datetime
+    reason: str
+    features: dict[str, str]
+    again: Story | None = None  # events after the story that raise the same state again
+    start: dt.datetime = T0 - 2 * DAY  # before the story's first event
+
+
+CASES = [
+    Case(
+        "browse_abandonment",
+        # Two views of P5, one of P6, then nothing: 30 minutes after the last view.
+        lambda c: [
+            _view(c, T0 - 40 * MINUTE, "P6"),
+            _view(c, T0 - 35 * MINUTE),
+            _view(c, T0 - 30 * MINUTE),
+        ],
+        T0,
+        "viewed_2x_no_add",
+        {
+            "product_id": "P5",
+            "views": "2",
+            "first_viewed_at": "2025-05-06T11:25:00Z",
+            "last_viewed_at": "2025-05-06T11:30:00Z",
+            "idle_minutes": "30",
+        },
+        again=lambda c: [_view(c, T0 + DAY - 35 * MINUTE), _view(c, T0 + DAY - 30 * MINUTE)],
+    ),
+    Case(
+        "winback",
+        # Orders 20 days apart, then silence: lapsed at twice that interval.
+        lambda c: [_order(c, T0 - 100 * DAY, "O-1", 100.0), _order(c, T0 - 80 * DAY, "O-2", 100.0)],
+        T0 - 40 * DAY,
+        "silent_40d",
+        {
+            "last_order_at": "2025-02-15T12:00:00Z",
+            "days_silent": "40",
+            "orders_total": "2",
+            "revenue_total": "200.00",
+        },
+        start=T0 - 101 * DAY,
+    ),
+    Case(
+        "near_tier",
+        # 460 of the 500 Silver needs: within 10%. A second order the next day is still
+        # near Silver: the same state.
+        lambda c: [_order(c, T0, "O-1", 460.0)],
+        T0,
+        "near_silver",
+        {"tier": "Bronze", "next_tier": "Silver", "spend_to_next": "40.00"},
+        again=lambda c: [_order(c, T0 + DAY, "O-2", 10.0)],
+    ),
+    Case(
+        "tier_expiry",
+        # Silver since an order 351 days ago; it leaves the 12 months in 14 days.
+        lambda c: [_order(c, T0 - 351 * DAY, "O-1", 600.0)],
+        T0,
+        "tier_silver_expires",
+        {
+            "tier": "Silver",
+            "tier_drops_to": "Bronze",
+            "drops_at": "2025-05-20T12:00:00Z",
+            "spend_to_keep": "500.00",
+        },
+        start=T0 - 352 * DAY,
+    ),
+]
+
+VARIANTS = {
+    "fires": None,
+    "no_consent": "no_consent",
+    "ticket": "open_ticket",
+    "night": "quiet_hours",
+    "held_out": "holdout",
+}
+
+
+def _customers(trigger: str) -> dict[str, str]:
+    """One customer per variant, in the clock's shard; only ``held_out`` in the control
+    group."""
+    policy = Policy()
+    chosen = {
+        variant: next(
+            c
+            for c in _shard_zero(f"{trigger[:5]}-{variant}")
+            if policy.in_holdout(c) == (variant == "held_out")
+        )
+        for variant in VARIANTS
+    }
+    chosen["clock"] = next(iter(_shard_zero(f"{trigger[:5]}-clock")))
+    return chosen
+
+
+def _time(item: Any) -> dt.datetime:
+    return item.timestamp  # type: ignore[no-any-return]
+
+
+def _traffic(case: Case, customers: dict[str, str]) -> list[Any]:
+    items: list[Any] = []
+    for variant, customer in customers.items():
+        if variant == "clock":
+            continue
+        consent = variant != "no_consent"
+        items.append(
+            event(
+                "Customer Updated",
+                case.start,
+                customer=customer,
+                traits={"timezone": "Asia/Tokyo" if variant == "night" else "Europe/Paris"},
+                consent={"marketing_push": consent, "marketing_email": consent},
+            )
+        )
+        if variant == "ticket":
+            items.append(event("Support Ticket Created", case.start + MINUTE, customer=customer,
+                               ticket_id="T-1", status="open"))  # fmt: skip
+        items += case.story(customer)
+        if case.again is not None and variant == "fires":
+            items += case.again(customer)
+    # Time moves on in the shard: every deadline above is passed.
+    items.append(_view(customers["clock"], T0 + 3 * DAY, "P9"))
+    return sorted(items, key=_time)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.trigger)
+def test_each_trigger_fires_once_on_time_and_each_guardrail_says_why(
+    infra: Endpoints, unique: str, case: Case
+) -> None:
+    customers = _customers(case.trigger)
+    namespace = f"trg{case.trigger[:5]}{unique}"
+    prepare(infra, namespace)
+    send(infra, namespace, _traffic(case, customers))
+    registry = run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    fired, suppressed = _decisions(infra, namespace)
+    fired = [o for o in fired if o["trigger"] == case.trigger]
+    suppressed = [s for s in suppressed if s["trigger"] == case.trigger]
+
+    (offer,) = fired
+    assert offer["customer_id"] == customers["fires"]
+    assert offer["at"] == case.at.isoformat().replace("+00:00", "Z")
+    assert offer["reason"] == case.reason
+    assert offer["features"] == case.features
+    expected = {(customers[v], reason) for v, reason in VARIANTS.items() if reason is not None}
+    if case.again is not None:
+        expected.add((customers["fires"], "already_fired"))
+    assert {(s["customer_id"], s["reason"]) for s in suppressed} == expected
+    assert len(suppressed) == len(expected)
+    assert (
+        registry.get_sample_value(
+            "shopkeeper_offers_decisions_total",
+            {"trigger": case.trigger, "outcome": "fired", "reason": case.reason},
+        )
+        == 1
+    )
+
+
+def test_a_view_within_the_delay_rearms_browse_and_an_add_stops_it(
+    infra: Endpoints, unique: str
+) -> None:
+    policy = Policy()
+    keeps, adds, clock = (
+        next(c for c in _shard_zero(f"brw-{name}") if not policy.in_holdout(c))
+        for name in ("keeps", "adds", "clock")
+    )
+    items: list[Any] = []
+    for customer in (keeps, adds):
+        items.append(event("Customer Updated", T0 - DAY, customer=customer,
+                           traits={"timezone": "Europe/Paris"},
+                           consent={"marketing_push": True}))  # fmt: skip
+        items += [_view(customer, T0 - 60 * MINUTE), _view(customer, T0 - 55 * MINUTE)]
+    # Still browsing 20 minutes later: the timer runs from this view instead.
+    items.append(_view(keeps, T0 - 35 * MINUTE, "P7"))
+    items.append(event("Product Added", T0 - 50 * MINUTE, customer=adds, product_id="P5",
+                       price=80.0, currency="EUR"))  # fmt: skip
+    items.append(_view(clock, T0 + DAY, "P9"))
+    namespace = f"brw{unique}"
+    prepare(infra, namespace)
+    send(infra, namespace, sorted(items, key=_time))
+    run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    fired, suppressed = _decisions(infra, namespace)
+    browse = [o for o in fired + suppressed if o["trigger"] == "browse_abandonment"]
+    assert [(o["customer_id"], o["at"], o["features"]["product_id"]) for o in browse] == [
+        (keeps, "2025-05-06T11:55:00Z", "P5")
+    ]
