@@ -12,6 +12,7 @@ shopkeeper evaluate --events FILE [--grid ...] ALS vs baselines on a time split;
 shopkeeper models list | promote V | rollback the model registry
 shopkeeper serve --port 8000 --workers 2      the recommendation API (uvicorn)
 shopkeeper datasets cdnow --out FILE          the CDNOW purchases as events
+shopkeeper report offers [--window-hours 48]  offer attribution and uplift, from Kafka
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shopkeeper._report_cli import add_commands as add_report_commands
+from shopkeeper._report_cli import report
 from shopkeeper._training_cli import add_commands as add_training_commands
 from shopkeeper._training_cli import evaluate, train
 
@@ -114,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_world_options(generate)
 
     _add_model_commands(commands)
+    add_report_commands(commands)
     return parser
 
 
@@ -223,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": lambda: _models(args, settings),
         "evaluate": lambda: evaluate(parser, args, settings),
         "serve": lambda: _serve(parser, args, settings),
+        "report": lambda: report(parser, args, settings),
     }
     return handlers[args.command]()
 

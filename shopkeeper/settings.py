@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         default=Path("var"),
         description="Directory for local state: the embedded Redis database, recovery, models.",
     )
+    namespace: str = Field(
+        default="shopkeeper",
+        description="Topic namespace (`<ns>.offers`, ...) that `report offers` reads unless "
+        "`--namespace` says otherwise.",
+    )
 
 
 class AlsSettings(BaseSettings):

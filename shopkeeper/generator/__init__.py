@@ -4,7 +4,9 @@ A :class:`World` holds a catalogue and customers. ``history`` replays a period d
 in event-time order; ``live`` streams endlessly at a rate. Both run the same visit
 behaviour. A small share of items are :class:`Malformed` payloads that the decoder must
 reject. ``ground_truth`` says what later models should find: complement pairs, price
-ladders, churners and their dates, replenishment cycles, tastes.
+ladders, churners and their dates, replenishment cycles, tastes. ``plant_responses``
+answers the engine's offer decisions with a known uplift per trigger (``PlantedEffect``),
+for the offer report to recover.
 
 Example:
     >>> import datetime as dt
@@ -18,6 +20,7 @@ from shopkeeper.generator._config import GeneratorConfig
 from shopkeeper.generator._history import to_record, write_history
 from shopkeeper.generator._malformed import KINDS as MALFORMED_KINDS
 from shopkeeper.generator._malformed import Malformed
+from shopkeeper.generator._responses import PlantedEffect, PlantedResponses, plant_responses
 from shopkeeper.generator._run import Item
 from shopkeeper.generator._world import World
 
@@ -26,7 +29,10 @@ __all__ = [
     "GeneratorConfig",
     "Item",
     "Malformed",
+    "PlantedEffect",
+    "PlantedResponses",
     "World",
+    "plant_responses",
     "to_record",
     "write_history",
 ]

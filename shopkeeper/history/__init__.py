@@ -17,11 +17,14 @@ Sources:
 - ``read_transactions``: a CSV of order lines with a column mapping (a retailer's export
   as it is); each order becomes an ``Order Completed`` event.
 - ``replay_topics``: Kafka topics from their start to their end when the replay starts.
+
+``read_topics`` is the raw read under ``replay_topics``: the messages themselves, for
+topics that do not hold events (the offer decisions).
 """
 
 from shopkeeper.history._files import read_jsonl, read_parquet, write_parquet
 from shopkeeper.history._history import History, HistoryError
-from shopkeeper.history._kafka import replay_topics
+from shopkeeper.history._kafka import read_topics, replay_topics
 from shopkeeper.history._transactions import ColumnMap, read_transactions
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "HistoryError",
     "read_jsonl",
     "read_parquet",
+    "read_topics",
     "read_transactions",
     "replay_topics",
     "write_parquet",

@@ -5,40 +5,44 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from tqdm import tqdm
 
 import events
 from shopkeeper.history._history import History, HistoryError
 
-__all__ = ["replay_topics"]
+__all__ = ["read_topics", "replay_topics"]
 
 _BATCH: Final = 10_000
 
 Partition = tuple[str, int]
 
 
-def replay_topics(
+def read_topics(
     bootstrap: str,
     topics: Sequence[str],
     *,
     timeout_s: float = 30.0,
     progress: bool = False,
-) -> History:
-    """Read Kafka topics from their start up to their end at the moment the replay starts.
+    desc: str = "replay",
+) -> Iterator[Message]:
+    """Yield every message of Kafka topics from their start up to their end (high
+    watermark) at the moment the read starts, then stop.
 
-    What is produced during the replay is left for the next one, so a replay of a busy
-    topic ends too. No consumer group offsets are committed: a replay changes nothing on
-    the broker. Parallelism: one consumer reads every partition.
+    What is produced during the read is left for the next one, so a read of a busy topic
+    ends too, and an empty topic ends at once. No consumer group offsets are committed:
+    a read changes nothing on the broker. Parallelism: one consumer reads every
+    partition; messages come in order within a partition, interleaved across them.
 
     Args:
         bootstrap: Kafka bootstrap servers.
         topics: The topics, e.g. ``shopkeeper.clickstream`` and ``shopkeeper.purchases``.
-        timeout_s: How long the broker may stay silent before the replay gives up.
+        timeout_s: How long the broker may stay silent before the read gives up.
         progress: Show a progress bar over the messages.
+        desc: The progress bar's label.
 
     Raises:
         HistoryError: A topic does not exist, or the broker stopped answering.
@@ -58,10 +62,44 @@ def replay_topics(
         starts, ends = _extent(consumer, topics, timeout_s)
         consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in starts.items()])
         total = sum(ends[where] - starts[where] for where in ends)
-        with tqdm(total=total, unit="msg", desc="replay", disable=not progress) as bar:
-            decoded, rejected = _consume(consumer, ends, timeout_s, bar)
+        with tqdm(total=total, unit="msg", desc=desc, disable=not progress) as bar:
+            yield from _consume(consumer, ends, timeout_s, bar)
     finally:
         consumer.close()
+
+
+def replay_topics(
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    timeout_s: float = 30.0,
+    progress: bool = False,
+    keep: Callable[[events.Event], bool] | None = None,
+) -> History:
+    """Read Kafka topics from their start up to their end at the moment the replay starts
+    (see ``read_topics``) and decode their events.
+
+    Args:
+        bootstrap: Kafka bootstrap servers.
+        topics: The topics, e.g. ``shopkeeper.clickstream`` and ``shopkeeper.purchases``.
+        timeout_s: How long the broker may stay silent before the replay gives up.
+        progress: Show a progress bar over the messages.
+        keep: Keep only the events it accepts (all when ``None``), to hold less in memory.
+
+    Raises:
+        HistoryError: A topic does not exist, or the broker stopped answering.
+    """
+    decoder = events.EventDecoder()
+    decoded: list[events.Event] = []
+    rejected: Counter[str] = Counter()
+    for message in read_topics(bootstrap, topics, timeout_s=timeout_s, progress=progress):
+        try:
+            event = decoder.decode(message.value())
+        except events.DecodeError as exc:
+            rejected[exc.code] += 1
+            continue
+        if keep is None or keep(event):
+            decoded.append(event)
     decoded.sort(key=lambda e: e.timestamp)
     return History(decoded, dict(rejected), f"Kafka topics {', '.join(topics)}")
 
@@ -88,10 +126,7 @@ def _extent(
 
 def _consume(
     consumer: Consumer, ends: dict[Partition, int], timeout_s: float, bar: tqdm[Any]
-) -> tuple[list[events.Event], Counter[str]]:
-    decoder = events.EventDecoder()
-    decoded: list[events.Event] = []
-    rejected: Counter[str] = Counter()
+) -> Iterator[Message]:
     remaining = dict(ends)
     heard = time.monotonic()
     while remaining:
@@ -116,14 +151,10 @@ def _consume(
             offset = message.offset() or 0
             if end is None or offset >= end:
                 continue  # produced after the replay started
-            try:
-                decoded.append(decoder.decode(message.value()))
-            except events.DecodeError as exc:
-                rejected[exc.code] += 1
+            yield message
             bar.update(1)
             if offset >= end - 1:
                 _finish(consumer, remaining, where)
-    return decoded, rejected
 
 
 def _finish(consumer: Consumer, remaining: dict[Partition, int], where: Partition) -> None:
