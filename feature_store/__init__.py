@@ -2,9 +2,11 @@
 
 Writes are absolute values guarded by a sequence number (one pipeline per batch); windowed
 counts are stored as time buckets and folded at read time (``fold``), so they are right
-whenever they are read.
+whenever they are read. ``DiscountBudget`` holds the daily offer budget: idempotent
+reservations by offer id.
 """
 
+from feature_store._budget import DiscountBudget
 from feature_store._errors import CorruptFeature, FeatureStoreError, FeatureStoreUnavailable
 from feature_store._keys import LAYOUT_VERSION, KeyLayout, PopularityKind, PopularityResolution
 from feature_store._store import (
@@ -31,6 +33,7 @@ __all__ = [
     "CorruptFeature",
     "CustomerErase",
     "CustomerWrite",
+    "DiscountBudget",
     "FeatureStore",
     "FeatureStoreError",
     "FeatureStoreUnavailable",

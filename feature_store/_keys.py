@@ -9,6 +9,7 @@ Version 1 (``v1`` in every key)::
     <ns>:v1:pop:<kind>:<res>:<start>:<scope>  zset   product -> count in one time bucket
     <ns>:v1:catalog_changes                   stream products whose catalogue changed
     <ns>:v1:segment:<name>                    set    customer ids in one RFM segment
+    <ns>:v1:budget:<day>                      hash   one day's discount reservations
 
 A customer or item hash holds ``_seq`` (the state's sequence number, which guards
 writes) and one field per feature group (``activity``, ``orders``, ``cart``, ...; for items
@@ -87,3 +88,8 @@ class KeyLayout:
     def segment(self, name: str) -> str:
         """The set of customer ids in RFM segment ``name`` (for campaign export)."""
         return f"{self._base}:segment:{name}"
+
+    def budget(self, day: str) -> str:
+        """The hash of one day's discount reservations: cents granted per offer id, and
+        ``_spent``, their total (see ``DiscountBudget``)."""
+        return f"{self._base}:budget:{day}"

@@ -1,4 +1,5 @@
-"""The serving API: recommendations, cross-sell, up-sell and the customer view over HTTP.
+"""The serving API: recommendations, cross-sell, up-sell, the next best offer and the
+customer view over HTTP.
 
 Run it with ``shopkeeper serve`` (uvicorn); ``create_app(settings)`` builds the ASGI app.
 """

@@ -8,7 +8,19 @@ from typing import Annotated, Final
 
 import msgspec
 
-__all__ = ["CONTEXTS", "BadRequest", "CartRequest", "check_id", "context_of", "k_of", "parse_cart"]
+__all__ = [
+    "CHANNELS",
+    "CONTEXTS",
+    "OFFER_K",
+    "BadRequest",
+    "CartRequest",
+    "OfferRequest",
+    "check_id",
+    "context_of",
+    "k_of",
+    "parse_cart",
+    "parse_offer_request",
+]
 
 ID_MAX_LENGTH: Final = 128
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")  # the event contract's rule for ids
@@ -23,6 +35,11 @@ CONTEXTS: Final = (
     "email",
     "app",
 )
+CHANNELS: Final = ("in_app", "push", "email", "sms")
+"""Where an offer is shown or sent; the first is the default."""
+OFFER_K: Final = 4
+"""Items an offer carries when ``k`` is not given."""
+_AT_FIELD: Final = re.compile(r"at `\$\.([A-Za-z_]+)")
 
 
 class BadRequest(Exception):
@@ -110,3 +127,46 @@ def parse_cart(body: bytes, *, default_k: int, most_k: int, most_items: int) -> 
         raise BadRequest("k", f"k must be from 1 to {most_k}, got {k}")
     context_of({"context": cart.context}, "cart")
     return msgspec.structs.replace(cart, k=int(k))
+
+
+class OfferRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The (optional) body of ``POST /v1/customers/{customer_id}/next-best-offer``."""
+
+    channel: str = CHANNELS[0]
+    context: str = "app"
+    cart: list[Id] | None = None  # the app's cart, when fresher than the stored one
+    k: int | float | None = None
+
+
+_OFFER = msgspec.json.Decoder(OfferRequest)
+
+
+def parse_offer_request(body: bytes, *, most_k: int, most_items: int) -> OfferRequest:
+    """Decode and check a next-best-offer body; an empty body asks with the defaults."""
+    if not body.strip():
+        return OfferRequest(k=OFFER_K)
+    try:
+        ask = _OFFER.decode(body)
+    except msgspec.ValidationError as exc:
+        found = _AT_FIELD.search(str(exc))
+        raise BadRequest(found.group(1) if found else "body", f"invalid request: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest("body", f"the body is not JSON: {exc}") from None
+    if ask.channel not in CHANNELS:
+        raise BadRequest(
+            "channel", f"channel must be one of {', '.join(CHANNELS)}; got {ask.channel[:40]!r}"
+        )
+    context_of({"context": ask.context}, "app")
+    if ask.cart is not None:
+        if len(ask.cart) > most_items:
+            raise BadRequest(
+                "cart", f"a cart holds at most {most_items} items, got {len(ask.cart)}"
+            )
+        for item in ask.cart:
+            check_id(item, "cart")
+    k = OFFER_K if ask.k is None else ask.k
+    if isinstance(k, float) and not k.is_integer():
+        raise BadRequest("k", f"k must be an integer, got {k}")
+    if not 1 <= k <= most_k:
+        raise BadRequest("k", f"k must be from 1 to {most_k}, got {k}")
+    return msgspec.structs.replace(ask, k=int(k))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import sys
@@ -31,9 +32,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feature_store import FeatureStoreError, folded
-from serving._params import BadRequest, check_id, context_of, k_of, parse_cart
+from serving._params import (
+    BadRequest,
+    OfferRequest,
+    check_id,
+    context_of,
+    k_of,
+    parse_cart,
+    parse_offer_request,
+)
 from serving.live import Live
 from serving.metrics import ServingMetrics, exposition_registry
+from serving.next_best_offer import OfferRules, Plan, eligible_actions, plan_offer, with_grant
+from serving.offer_answer import NO_PLAN, offer_body, outcome
+from serving.offer_profile import OfferProfile
 from serving.openapi import spec
 from serving.recommend import Answer, Recommender, Suggestion, describe, popular_only
 from serving.settings import ServingSettings
@@ -101,6 +113,8 @@ def create_app(
     routes = [
         Route("/v1/customers/{customer_id}/recommendations",
               timed("recommendations", api.recommendations)),
+        Route("/v1/customers/{customer_id}/next-best-offer",
+              timed("next_best_offer", api.next_best_offer), methods=["POST"]),
         Route("/v1/customers/{customer_id}", timed("customer", api.customer)),
         Route("/v1/items/{product_id}/cross-sell", timed("cross_sell", api.cross_sell)),
         Route("/v1/items/{product_id}/up-sell", timed("up_sell", api.up_sell)),
@@ -125,6 +139,7 @@ class _Api:
         self.live = live
         self.metrics = metrics
         self.document = orjson.dumps(spec(settings))
+        self.offer_rules = OfferRules.from_settings(settings)
 
     def timed(self, route: str, handler: Handler) -> Handler:
         """``handler`` with its latency and status counted, and bad input made a 422."""
@@ -266,6 +281,67 @@ class _Api:
             what = "was erased" if erased else "is not known"
             return _problem(404, "not_found", f"customer {customer_id!r} {what}")
         return _json(_profile(customer_id, profile, self.live.clock()))
+
+    async def next_best_offer(self, request: Request) -> Response:
+        """``POST /v1/customers/{customer_id}/next-best-offer``."""
+        customer_id = check_id(request.path_params["customer_id"], "customer_id")
+        s = self.settings
+        ask = parse_offer_request(await _body(request), most_k=s.max_k, most_items=s.max_cart_items)
+        now = self.live.clock()
+        fields, failure = self.live.read_fields(customer_id)
+        degraded = failure is not None
+        if fields is None:
+            why = failure or "unknown_customer"
+            return self._offer(customer_id, ask, now, NO_PLAN, fallback=why, degraded=degraded)
+        profile = OfferProfile.parse(fields)
+        consent = profile.personalization
+        if consent is False or (s.personalization_requires_consent and consent is not True):
+            return self._offer(
+                customer_id, ask, now, NO_PLAN, fallback="no_consent", degraded=degraded
+            )
+        day = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
+        spent = self.live.budget_spent(day)
+        if spent is not None:
+            self.metrics.offer_budget_spent.set(spent)
+        rules = self.offer_rules
+        actions = eligible_actions(
+            profile, rules=rules, recommender=self.live.recommender, trending=self.live.trending,
+            customer_id=customer_id, now=now, k=int(ask.k or 1), cart=ask.cart,
+        )  # fmt: skip
+        plan = plan_offer(
+            profile, actions, rules=rules, customer_id=customer_id, channel=ask.channel, now=now,
+            budget_left=0.0 if spent is None else s.offer_daily_budget - spent,
+        )  # fmt: skip
+        offer = plan.offer
+        if offer is not None and offer.discount.amount > 0:
+            granted = self.live.reserve_discount(day, offer.offer_id, offer.discount.amount)
+            if granted is None or granted < offer.discount.amount:
+                self.metrics.offer_budget_short.labels(offer.action.trigger).inc()
+            plan = dataclasses.replace(
+                plan, offer=with_grant(offer, granted or 0.0, rules.economics)
+            )
+            degraded = degraded or granted is None
+        return self._offer(customer_id, ask, now, plan, degraded=degraded or spent is None)
+
+    def _offer(
+        self, customer_id: str, ask: OfferRequest, now: float, plan: Plan, *,
+        fallback: str | None = None, degraded: bool,
+    ) -> Response:  # fmt: skip
+        """Count a next-best-offer answer and encode it."""
+        self.metrics.next_best_offers.labels(*outcome(plan, fallback)).inc()
+        for s in plan.alternatives:
+            self.metrics.offer_rejections.labels(s.action.trigger, s.why or "none").inc()
+        if fallback is not None:
+            self.metrics.fallbacks.labels("next_best_offer", fallback).inc()
+        current = self.live.recommender
+        return _json(
+            offer_body(
+                plan, customer_id=customer_id, channel=ask.channel, context=ask.context,
+                now=now, ttl_seconds=self.settings.offer_ttl_hours * 3600.0,
+                model_version=current.version if current else None, fallback=fallback,
+                degraded=degraded, item=self._item,
+            )
+        )  # fmt: skip
 
     async def healthz(self, _: Request) -> Response:
         """Alive."""

@@ -21,7 +21,13 @@ from collections.abc import Callable
 
 import redis
 
-from feature_store import FeatureStore, FeatureStoreError, KeyLayout
+from feature_store import (
+    CorruptFeature,
+    DiscountBudget,
+    FeatureStore,
+    FeatureStoreError,
+    KeyLayout,
+)
 from models.artifact import RecommenderArtifact
 from models.registry import ModelRegistry
 from serving.catalog import Catalog, ItemInfo
@@ -77,12 +83,11 @@ class Live:
         layout = KeyLayout(settings.namespace)
         timeout = settings.redis_timeout_seconds
         # Requests get short timeouts; background refreshes may take longer.
-        self.store = FeatureStore(
-            redis.Redis.from_url(
-                settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-            ),
-            layout,
+        requests = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        self.store = FeatureStore(requests, layout)
+        self.budget = DiscountBudget(requests, layout)
         self._background = FeatureStore(
             redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=1),
             layout,
@@ -136,6 +141,42 @@ class Live:
             self._failed("read_profile", exc)
             raise
         return profile, erased
+
+    def read_fields(self, customer_id: str) -> tuple[dict[str, str] | None, str | None]:
+        """The whole stored profile (None if unknown or erased), or None and why it could
+        not be read (``redis_unavailable``, ``corrupt_profile``)."""
+        if self.redis_down:
+            return None, "redis_unavailable"
+        try:
+            return self.store.customer(customer_id), None
+        except CorruptFeature as exc:  # this customer's hash, not Redis: keep the circuit shut
+            self.metrics.redis_errors.labels("read_fields").inc()
+            log.warning("corrupt profile of %s: %s", customer_id, exc)
+            return None, "corrupt_profile"
+        except FeatureStoreError as exc:
+            self._failed("read_fields", exc)
+            return None, "redis_unavailable"
+
+    def budget_spent(self, day: str) -> float | None:
+        """What the day's discount budget granted so far; None when Redis failed."""
+        if self.redis_down:
+            return None
+        try:
+            return self.budget.spent(day)
+        except FeatureStoreError as exc:
+            self._failed("budget_spent", exc)
+            return None
+
+    def reserve_discount(self, day: str, offer_id: str, wanted: float) -> float | None:
+        """Reserve an offer's discount in the day's budget (idempotent by offer id): the
+        amount granted, or None when Redis failed."""
+        if self.redis_down:
+            return None
+        try:
+            return self.budget.reserve(day, offer_id, wanted, self.settings.offer_daily_budget)
+        except FeatureStoreError as exc:
+            self._failed("reserve_discount", exc)
+            return None
 
     def ping(self) -> bool:
         """Whether Redis answers now."""

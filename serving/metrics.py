@@ -108,3 +108,31 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.next_best_offers = Counter(
+            "shopkeeper_serving_next_best_offer_total",
+            "Next-best-offer answers by outcome (offered, holdout, suppressed, not_worth_it, "
+            "no_action, unknown_customer, no_consent, redis_unavailable, corrupt_profile) and "
+            "the trigger of the offer or of the best action held back (none without one).",
+            ["outcome", "trigger"],
+            registry=registry,
+        )
+        self.offer_rejections = Counter(
+            "shopkeeper_serving_next_best_offer_rejections_total",
+            "Eligible actions not offered, by trigger and why (a guardrail's reason, "
+            "lower_expected_value, negative_expected_value).",
+            ["trigger", "reason"],
+            registry=registry,
+        )
+        self.offer_budget_spent = Gauge(
+            "shopkeeper_serving_offer_budget_spent",
+            "Discount granted today (UTC) from the daily offer budget, in the shop's "
+            "currency, as last read by a next-best-offer request.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.offer_budget_short = Counter(
+            "shopkeeper_serving_offer_budget_short_total",
+            "Offers whose discount the daily budget could not cover in full, by trigger.",
+            ["trigger"],
+            registry=registry,
+        )

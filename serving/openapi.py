@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from serving._params import CONTEXTS, ID_MAX_LENGTH
+from models.offers import SUPPRESSION_REASONS
+from serving._params import CHANNELS, CONTEXTS, ID_MAX_LENGTH, OFFER_K
+from serving.next_best_offer import TRIGGERS, WHY_NOT
 from serving.recommend import REASONS
 from serving.settings import ServingSettings
 
@@ -66,7 +68,8 @@ def spec(settings: ServingSettings) -> dict[str, Any]:
         "info": {
             "title": "Shopkeeper serving API",
             "version": "1",
-            "description": "Recommendations, cross-sell, up-sell and the live customer profile.",
+            "description": "Recommendations, cross-sell, up-sell, the next best offer and the "
+            "live customer profile.",
         },
         "paths": {
             "/v1/customers/{customer_id}/recommendations": get(
@@ -90,6 +93,28 @@ def spec(settings: ServingSettings) -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("CartRequest")}},
                     },
                     "responses": {"200": listing, "422": invalid},
+                }
+            },
+            "/v1/customers/{customer_id}/next-best-offer": {
+                "post": {
+                    "summary": "The offer to make this customer now, if any, and why.",
+                    "description": (
+                        "Scores every action the customer is eligible for (cart recovery, "
+                        "replenishment, near-tier nudge, retention, cross-sell) by expected "
+                        "value with its best discount, applies the flow's guardrails (consent "
+                        "for the channel, open ticket, quiet hours, cool-down, caps, hold-out) "
+                        "and reserves the discount in the daily budget, idempotently by "
+                        "offer_id. No offer is a 200 with `offer: null` and `suppressed`."
+                    ),
+                    "parameters": [customer],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("OfferRequest")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("NextBestOffer"), "The offer, or none and why."),
+                        "422": invalid,
+                    },
                 }
             },
             "/v1/customers/{customer_id}": {
@@ -189,6 +214,7 @@ def _schemas(settings: ServingSettings) -> dict[str, Any]:
                 "context": {"type": "string", "enum": list(CONTEXTS), "default": "cart"},
             },
         },
+        **_offer_schemas(settings),
         "Profile": {
             "type": "object",
             "required": ["customer_id", "as_of", "summary", "features"],
@@ -197,6 +223,100 @@ def _schemas(settings: ServingSettings) -> dict[str, Any]:
                 "as_of": {"type": "string"},
                 "summary": {"type": "object"},
                 "features": {"type": "object"},
+            },
+        },
+    }
+
+
+def _offer_schemas(settings: ServingSettings) -> dict[str, Any]:
+    nullable_text = {"type": ["string", "null"]}
+    number = {"type": "number"}
+    scored = {
+        "offer_id": {"type": "string"},
+        "trigger": {"type": "string", "enum": list(TRIGGERS)},
+        "reason": {"type": "string"},
+        "discount": _ref("OfferDiscount"),
+        "basket_value": number,
+        "expected_value": number,
+        "conversion_probability": {"type": "number", "minimum": 0, "maximum": 1},
+    }
+    return {
+        "OfferRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "channel": {"type": "string", "enum": list(CHANNELS), "default": CHANNELS[0]},
+                "context": {"type": "string", "enum": list(CONTEXTS), "default": "app"},
+                "cart": {
+                    "type": "array",
+                    "maxItems": settings.max_cart_items,
+                    "items": _id("Product in the cart"),
+                    "description": "The app's cart, when fresher than the stored one.",
+                },
+                "k": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": settings.max_k,
+                    "description": f"Items the offer carries (default {OFFER_K}).",
+                },
+            },
+        },
+        "OfferDiscount": {
+            "type": "object",
+            "required": ["rate", "amount", "limited_by"],
+            "properties": {
+                "rate": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                "amount": {"type": "number", "minimum": 0},
+                "limited_by": {"type": ["string", "null"], "enum": ["clv", "budget", None]},
+            },
+        },
+        "Offer": {
+            "type": "object",
+            "required": [*scored, "channel", "items", "expires_at"],
+            "properties": {
+                **scored,
+                "channel": {"type": "string", "enum": list(CHANNELS)},
+                "items": {"type": "array", "items": _ref("Item"), "maxItems": settings.max_k},
+                "expires_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "RejectedAction": {
+            "type": "object",
+            "required": [*scored, "why"],
+            "properties": {
+                **scored,
+                "why": {"type": "string", "enum": [*SUPPRESSION_REASONS, *WHY_NOT]},
+            },
+        },
+        "NextBestOffer": {
+            "type": "object",
+            "required": [
+                "customer_id",
+                "as_of",
+                "channel",
+                "context",
+                "model_version",
+                "personalized",
+                "degraded",
+                "fallback",
+                "offer",
+                "holdout",
+                "suppressed",
+                "alternatives",
+            ],
+            "properties": {
+                "customer_id": {"type": "string"},
+                "as_of": {"type": "string", "format": "date-time"},
+                "channel": {"type": "string", "enum": list(CHANNELS)},
+                "context": {"type": "string", "enum": list(CONTEXTS)},
+                "model_version": nullable_text,
+                "personalized": {"type": "boolean"},
+                "degraded": {"type": "boolean"},
+                "fallback": nullable_text,
+                "offer": {"oneOf": [_ref("Offer"), {"type": "null"}]},
+                "holdout": {"type": "boolean"},
+                "suppressed": nullable_text,
+                "alternatives": {"type": "array", "items": _ref("RejectedAction")},
             },
         },
     }

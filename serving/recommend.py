@@ -1,7 +1,7 @@
 """The recommendation rules, pure: no HTTP, no Redis, no clock (``now`` is passed in).
 
 ``Recommender`` joins one trained version (ALS factors, basket complements) with the
-live catalogue and answers the website's four questions:
+live catalogue and answers the website's and the app's questions:
 
 - ``for_customer``: ALS scores of a known customer; a customer the model has not seen,
   or one with activity after the training window, is folded in from their recent
@@ -12,6 +12,7 @@ live catalogue and answers the website's four questions:
 - ``basket``: complements of a whole cart, summed over its products, then the cart's
   taste folded in as a session.
 - ``up_sell``: the same category, a higher price inside a band, closest in taste.
+- ``replenishment``: the customer's consumables that are due again (next best offer).
 
 Every list skips products out of stock; a retired product gives way to its successor;
 products bought recently are not offered again unless consumable and due. Each item
@@ -276,6 +277,16 @@ class Recommender:
             else:
                 excluded.add(r.product_id)
         return excluded, due
+
+    def replenishment(self, customer: CustomerView, k: int, *, now: float) -> Answer:
+        """The consumables the customer is due to buy again (a retired one gives way to its
+        successor), their latest purchase first; each names the product bought."""
+        _, due = self._bought(customer, now)
+        picks = _Picks(self.catalog, k, ())
+        for r in customer.recent:
+            if r.kind == "purchase" and r.product_id in due:
+                picks.add(r.product_id, 1.0 / (1 + len(picks.items)), "due_again", r.product_id)
+        return Answer(picks.items, "due_again", personalized=True)
 
     def _ranked(
         self, scores: np.ndarray, k: int, blocked: Sequence[int]

@@ -23,6 +23,7 @@ OPERATIONS = [
     ("GET", "/v1/items/{product_id}/cross-sell"),
     ("GET", "/v1/items/{product_id}/up-sell"),
     ("POST", "/v1/cart/cross-sell"),
+    ("POST", "/v1/customers/{customer_id}/next-best-offer"),
     ("GET", "/v1/ping"),
 ]
 
