@@ -39,6 +39,7 @@ from bytewax.operators import StatefulBatchLogic
 from flows._segments import SEGMENT_REFRESH_S, SegmentOut, ShardSegments
 from flows.metrics import FlowMetrics
 from flows.profile import churn_due_offsets
+from models.clv import CLVParams
 
 __all__ = [
     "LOYALTY_WINDOW_S",
@@ -55,8 +56,12 @@ __all__ = [
 
 _DAY: Final = 86_400.0
 LOYALTY_WINDOW_S: Final = 365 * _DAY
-TickKind = Literal["churn", "loyalty", "cart", "browse", "winback", "tier_expiry", "decide"]
-OFFER_TIMERS: Final = frozenset({"cart", "browse", "winback", "tier_expiry", "decide"})
+TickKind = Literal[
+    "churn", "loyalty", "cart", "browse", "winback", "tier_expiry", "churn_risk", "decide"
+]
+OFFER_TIMERS: Final = frozenset(
+    {"cart", "browse", "winback", "tier_expiry", "churn_risk", "decide"}
+)
 """The tick kinds of offer triggers (the customer step decides offers on them)."""
 _Due = tuple[float, str, float, str, float]
 """A heap entry: (time, customer, window, kind, revenue); kinds are the ``TickKind``s,
@@ -97,6 +102,8 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     product view was at ``window`` and the same delay has passed with no other. ``winback``:
     the customer has not bought since ``window`` for longer than their usual interval.
     ``tier_expiry``: the purchase at ``window`` leaves the trailing 12 months soon.
+    ``churn_risk``: with no purchase since ``window``, the CLV model's churn risk
+    (``1 - P(alive)``) reaches the threshold now; ``risk`` is its value.
     ``decide``: an event that may have raised an offer is passed: offers raised up to
     ``at`` are decided now, in event-time order with the timers'.
     """
@@ -105,6 +112,7 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     window: float
     kind: TickKind = "churn"
     browsed: Browsed | None = None  # a browse tick's product
+    risk: float | None = None  # a churn-risk tick's risk
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,15 +128,50 @@ class OfferTimers:
             (two orders at least), a customer is lapsed...
         winback_min_s: ...and for this long at least.
         tier_notice_s: This long before an order leaves the trailing 12 months.
+        churn_risk: The churn risk (``1 - P(alive)`` of the CLV model's BG/NBD, on
+            distinct purchase days) whose crossing raises a retention offer.
+        clv: The fitted CLV parameters; ``None``: no churn-risk timer.
     """
 
-    lateness: float = 0.5
+    lateness: float = 0.25
     cart_after: float | None = 1_800.0
     browse_after: float | None = 1_800.0
     browse_min_views: int = 2
     winback_factor: float | None = 2.0
     winback_min_s: float = 30 * _DAY
     tier_notice_s: float | None = 14 * _DAY
+    churn_risk: float | None = 0.5
+    clv: CLVParams | None = None
+
+
+def _alive(clv: CLVParams, days: tuple[int, int, int], at: float) -> float:
+    """BG/NBD ``P(alive)`` at ``at`` of a customer's (first, last, distinct) purchase days,
+    counted as the customer step counts them for the CLV fields."""
+    first, last, count = days
+    per = 7.0 if clv.unit == "weeks" else 1.0
+    age = max(at / _DAY - first, 0.0)
+    return clv.probability_alive(count - 1, (last - first) / per, age / per)
+
+
+def _risk_crossing(clv: CLVParams, days: tuple[int, int, int], risk: float) -> float | None:
+    """When, with no purchase after the last one, the churn risk ``1 - P(alive)`` first
+    reaches ``risk`` (P(alive) only falls with silence); ``None``: not within 10 years,
+    or never (a single purchase day: BG/NBD holds such a customer alive)."""
+    _, last, count = days
+    if count < 2:
+        return None
+    low, high = (last + 1) * _DAY, (last + 3_650) * _DAY
+    if 1.0 - _alive(clv, days, high) < risk:
+        return None
+    if 1.0 - _alive(clv, days, low) >= risk:
+        return low
+    while high - low > 1.0:  # to the second
+        middle = (low + high) / 2
+        if 1.0 - _alive(clv, days, middle) >= risk:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def shard_key(partition: int) -> str:
@@ -138,8 +181,8 @@ def shard_key(partition: int) -> str:
 
 class _Clock:
     __slots__ = (
-        "browsing", "due", "first_purchase", "latest", "refreshing", "released", "segments",
-        "shard", "timers",
+        "browsing", "buying_days", "due", "first_purchase", "latest", "refreshing", "released",
+        "segments", "shard", "timers",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -152,11 +195,13 @@ class _Clock:
         self.released = float("-inf")  # the trigger watermark so far
         self.browsing: dict[str, _Session] = {}  # customer -> session, while a timer is armed
         self.first_purchase: dict[str, float] = {}  # of the buyers (for their interval)
+        # (first, last, distinct) purchase days of the buyers, for their churn risk
+        self.buying_days: dict[str, tuple[int, int, int]] = {}
 
     def __getstate__(self) -> tuple[object, ...]:
         return (
             self.latest, self.due, self.segments, self.refreshing, self.shard, self.timers,
-            self.released, self.browsing, self.first_purchase,
+            self.released, self.browsing, self.first_purchase, self.buying_days,
         )  # fmt: skip
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
@@ -318,6 +363,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             # hash is erased at once by the customer step.)
             removed = clock.segments.erase(customer, at)
             clock.first_purchase.pop(customer, None)
+            clock.buying_days.pop(customer, None)
             if removed is not None:
                 out.append((customer, removed))
             return
@@ -351,6 +397,17 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         if offers.tier_notice_s is not None:
             notice = at + LOYALTY_WINDOW_S - offers.tier_notice_s
             heapq.heappush(clock.timers, (notice, customer, at, "tier_expiry", 0.0))
+        day = int(at // _DAY)
+        first_day, last_day, count = clock.buying_days.get(customer, (day, day, 0))
+        days = clock.buying_days[customer] = (
+            min(first_day, day),
+            max(last_day, day),
+            count + (day != last_day or count == 0),
+        )
+        if offers.churn_risk is not None and offers.clv is not None:
+            crossing = _risk_crossing(offers.clv, days, offers.churn_risk)
+            if crossing is not None:
+                heapq.heappush(clock.timers, (crossing, customer, at, "churn_risk", 0.0))
 
     def _pop_timer(self, out: list[Clocked]) -> None:
         """Emit the next offer timer (a browse timer whose customer viewed again since is
@@ -372,11 +429,17 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             browsed = session.most_viewed()
             if session.stopped or browsed.views < self._browse_min_views:
                 return
-        elif kind == "winback":
+        risk = None
+        if kind in ("winback", "churn_risk"):
             values = clock.segments.values.get(customer)
             if values is None or values.last_purchase != window:
                 return  # bought since, or erased
-        out.append((customer, Tick(at, window, kind, browsed)))  # type: ignore[arg-type]
+            if kind == "churn_risk":
+                clv = self._offers.clv if self._offers is not None else None
+                if clv is None:
+                    return
+                risk = round(1.0 - _alive(clv, clock.buying_days[customer], at), 4)
+        out.append((customer, Tick(at, window, kind, browsed, risk)))  # type: ignore[arg-type]
 
     def _schedule(self, progress: Progress, out: list[Clocked]) -> None:
         """Move the shard's latest time; put the batch's follow-ups on the heaps."""

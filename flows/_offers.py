@@ -4,7 +4,8 @@ uplift report).
 
 Each message is keyed by the customer and carries the deterministic ``offer_id`` (also
 in its headers): the sinks are at-least-once, so a replay after a crash may send an
-offer again under the same id, and the app drops what it has seen.
+offer again under the same id, and the app drops what it has seen. A fired offer carries
+its ``content`` (items and discount, see ``flows._content``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Final
 import orjson
 from bytewax.connectors.kafka import KafkaSinkMessage
 
+from flows._content import OfferContent
 from flows._signals import tier_signals
 from flows._state import ProfileOut
 from flows.profile._format import iso
@@ -21,8 +23,8 @@ from models.offers import Decision
 
 __all__ = [
     "OFFER_TTL_S",
+    "CrmMessages",
     "Routed",
-    "crm_messages",
     "is_offer",
     "offer_messages",
     "suppression_signals",
@@ -55,14 +57,21 @@ def _message(decision: Decision, body: dict[str, object]) -> Message:
     )
 
 
-def offer_messages(updates: list[tuple[str, ProfileOut]]) -> list[Message]:
-    """The fired offers, with their expiry."""
-    return [
-        _message(d, {**_body(d), "expires_at": iso(d.candidate.at + OFFER_TTL_S)})
-        for _, update in updates
-        for d in update.decisions
-        if d.fired
-    ]
+def offer_messages(
+    updates: list[tuple[str, ProfileOut]], content: OfferContent | None = None
+) -> list[Message]:
+    """The fired offers, with their expiry (and content)."""
+    out: list[Message] = []
+    for _, update in updates:
+        seeds = {seed.offer_id: seed for seed in update.seeds}
+        for d in update.decisions:
+            if not d.fired:
+                continue
+            body = {**_body(d), "expires_at": iso(d.candidate.at + OFFER_TTL_S)}
+            if content is not None:
+                body["content"] = content(d, seeds.get(d.offer_id))
+            out.append(_message(d, body))
+    return out
 
 
 def suppression_signals(updates: list[tuple[str, ProfileOut]]) -> list[Message]:
@@ -87,15 +96,21 @@ Routed = tuple[bool, Message]
 """A message and whether it is a fired offer (else a CRM signal)."""
 
 
-def crm_messages(updates: list[tuple[str, ProfileOut]]) -> list[Routed]:
+class CrmMessages:
     """Every message the customer updates of a batch raise, in one pass over them: tier
-    changes and suppressed offers (signals), fired offers. One step over the profile
-    stream instead of three: each step costs every update its passage."""
-    out: list[Routed] = [(False, m) for m in tier_signals(updates)]
-    if any(update.decisions for _, update in updates):
-        out += [(False, m) for m in suppression_signals(updates)]
-        out += [(True, m) for m in offer_messages(updates)]
-    return out
+    changes and suppressed offers (signals), fired offers with their content. One step
+    over the profile stream instead of three: each step costs every update its passage.
+    """
+
+    def __init__(self, content: OfferContent | None = None) -> None:
+        self._content = content
+
+    def __call__(self, updates: list[tuple[str, ProfileOut]]) -> list[Routed]:
+        out: list[Routed] = [(False, m) for m in tier_signals(updates)]
+        if any(update.decisions for _, update in updates):
+            out += [(False, m) for m in suppression_signals(updates)]
+            out += [(True, m) for m in offer_messages(updates, self._content)]
+        return out
 
 
 def is_offer(routed: Routed) -> bool:

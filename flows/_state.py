@@ -13,21 +13,24 @@ from bytewax.operators import StatefulBatchLogic
 
 import events
 from feature_store import PopularityCount, PopularityKind, PopularityResolution
-from flows._clock import OFFER_TIMERS, Browsed, Progress, Tick
+from flows._clock import OFFER_TIMERS, Progress, Tick
 from flows._decode import Accepted, Clocked, Keyed, Rejected
 from flows.metrics import FlowMetrics
 from flows.profile import (
     CustomerProfile,
     ItemState,
+    Seed,
     Signal,
     SignalKind,
     TriggerRules,
     browse_abandonment,
     cart_abandonment,
     churn_features,
+    churn_risk,
     event_triggers,
     guardrail_context,
     item_signals,
+    offer_seed,
     tier_expiry,
     winback,
 )
@@ -92,6 +95,7 @@ class ProfileOut(msgspec.Struct, frozen=True, gc=False):
     examples: list[ScoreRequest] = []
     tier_changes: list[tuple[str, str, str, float]] = []  # (old, new, direction, time)
     decisions: list[Decision] = []  # offers fired or suppressed at this batch's ticks
+    seeds: list[Seed] = []  # what the fired ones' content is made from
 
 
 class ItemOut(msgspec.Struct, frozen=True, gc=False):
@@ -133,17 +137,14 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         self._clv = clv
         self._policy = policy  # None: triggers off
         self._rules = rules or TriggerRules()
+        self._seeds: list[Seed] = []  # of the offers fired in this batch
 
     @classmethod
     def builder(
         cls, settings: FlowSettings, metrics: FlowMetrics
     ) -> Callable[[bytes | CustomerProfile | None], CustomerLogic]:
         """The ``stateful_batch`` builder: a new profile, or one restored from a snapshot."""
-        clv = (
-            CLVParams.from_json(settings.clv_params.read_bytes())
-            if settings.clv_params is not None and settings.intelligence
-            else None
-        )
+        clv = settings.clv()
 
         policy = settings.offer_policy() if settings.intelligence and settings.offers else None
         rules = settings.trigger_rules()
@@ -172,6 +173,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
 
     def on_batch(self, values: list[list[Accepted] | Tick]) -> tuple[Iterable[ProfileOut], bool]:
         profile = self._profile
+        self._seeds = []
         times, signals, ticks, decisions = self._fold_and_trigger(values)
         # Events first, then the clock's other ticks: they read the profile as of their
         # own time, and labels depend on event times only (see ChurnTracker).
@@ -195,7 +197,9 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             # The signals of events before the deletion still count: popularity is an
             # anonymous aggregate, and dropping them would depend on batch boundaries. So
             # do offer decisions made before it (a live run made them before it came).
-            out = ProfileOut(None, profile.seq, times, signals, decisions=decisions)
+            out = ProfileOut(
+                None, profile.seq, times, signals, decisions=decisions, seeds=self._seeds
+            )
             return ([out], StatefulBatchLogic.RETAIN)
         learned = [
             Learn(dict(r.example.features), r.churned, r.example.at, r.resolved_at)
@@ -213,7 +217,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             return ((), StatefulBatchLogic.RETAIN)
         out = ProfileOut(
             profile.changed_features(), profile.seq, times, signals, learned, score, made,
-            tier_changes, decisions,
+            tier_changes, decisions, self._seeds,
         )  # fmt: skip
         return ([out], StatefulBatchLogic.RETAIN)
 
@@ -230,6 +234,8 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         decision = book.decide(candidate, context, self._policy)
         if (book.fired_at(), book.states()) != before:
             profile._touch(OFFERS, candidate.at)  # the contact history moved (or aged)
+        if decision.fired:
+            self._seeds.append(offer_seed(profile, candidate, decision.offer_id))
         self._metrics.offer_decisions.labels(
             candidate.trigger, "fired" if decision.fired else "suppressed", decision.reason
         ).inc()
@@ -269,15 +275,15 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         signals: list[Signal] = []
         decisions: list[Decision] = []
         profile = self._profile
-        due: list[tuple[float, float, str, Browsed | None]] = [
+        due: list[tuple[float, float, str, Tick | None]] = [
             (at, window, kind, None) for at, window, kind in profile._waiting
         ]
-        due += [(k.at, k.window, k.kind, k.browsed) for k in ticks if k.kind in OFFER_TIMERS]
+        due += [(k.at, k.window, k.kind, k) for k in ticks if k.kind in OFFER_TIMERS]
         if not due:
             self._fold(pending, times, signals, decisions)
             return times, signals, ticks, decisions
         profile._waiting = []
-        for at, window, kind, browsed in sorted(due, key=lambda d: d[:3]):
+        for at, window, kind, tick in sorted(due, key=lambda d: d[:3]):
             ready = [a for a in pending if _event_time(a) <= at]  # in arrival order
             if ready:
                 pending = [a for a in pending if _event_time(a) > at]
@@ -290,7 +296,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                 # then: no decision for someone who asked to be forgotten, in a replay either.
                 profile._asked = None
                 continue
-            timer = None if kind == "decide" else self._timer(at, window, kind, browsed)
+            timer = None if kind == "decide" else self._timer(at, window, kind, tick)
             decisions += self._decide_until(at, timer)
         self._fold(pending, times, signals, decisions)
         return times, signals, ticks, decisions
@@ -311,24 +317,28 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         now.sort(key=lambda c: (c.at, c.trigger, c.state_key))
         return [decision for c in now for decision in self._offer(c)]
 
-    def _timer(
-        self, at: float, window: float, kind: str, browsed: Browsed | None
-    ) -> Candidate | None:
+    def _timer(self, at: float, window: float, kind: str, tick: Tick | None) -> Candidate | None:
         """The candidate of an offer timer due at ``at`` (see ``flows._clock``)."""
         profile, rules = self._profile, self._rules
         if kind == "cart":
-            if not profile._cart.knows(window):
-                # The tick overtook the cart change it is about (they left the decoder
-                # together): wait for it, unless it was dropped as too late.
-                if profile._last - window < _WAIT_LIMIT_S and not profile.erased:
-                    profile._waiting.append((at, window, kind))
-                return None
-            return cart_abandonment(profile, at, window, rules.cart_after)
-        if kind == "browse":
-            return None if browsed is None else browse_abandonment(profile, at, browsed, rules)
-        if kind == "winback":
-            return winback(profile, at, window, rules)
-        return tier_expiry(profile, at, window, rules)
+            if profile._cart.knows(window):
+                return cart_abandonment(profile, at, window, rules.cart_after)
+            # The tick overtook the cart change it is about (they left the decoder
+            # together): wait for it, unless it was dropped as too late.
+            if profile._last - window < _WAIT_LIMIT_S and not profile.erased:
+                profile._waiting.append((at, window, kind))
+            candidate = None
+        elif kind == "browse":
+            browsed = None if tick is None else tick.browsed
+            candidate = None if browsed is None else browse_abandonment(profile, at, browsed, rules)
+        elif kind == "churn_risk":
+            risk = None if tick is None else tick.risk
+            candidate = None if risk is None else churn_risk(profile, at, window, risk, rules)
+        elif kind == "winback":
+            candidate = winback(profile, at, window, rules)
+        else:
+            candidate = tier_expiry(profile, at, window, rules)
+        return candidate
 
     def _fold(
         self,

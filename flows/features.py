@@ -43,10 +43,11 @@ from bytewax.outputs import Sink
 
 import events
 from flows._clock import ClockLogic, Tick
+from flows._content import OfferContent
 from flows._decode import Decoder, Rejected
 from flows._gc import tune_collector
 from flows._model import ModelLogic
-from flows._offers import crm_messages, is_offer, unrouted
+from flows._offers import CrmMessages, is_offer, unrouted
 from flows._segments import SegmentOut
 from flows._signals import segment_signals
 from flows._sink import FeatureSink, Update
@@ -149,7 +150,8 @@ def build_flow(
     updates: Any = op.merge("merge_updates", *outputs)
     op.output("write_features", updates, features)
     if settings.intelligence and (crm_signals is not None or offers is not None):
-        routed = op.flat_map_batch("crm_messages", profiles, crm_messages)
+        content = OfferContent.from_settings(settings) if settings.offers else None
+        routed = op.flat_map_batch("crm_messages", profiles, CrmMessages(content))
         by_topic = op.branch("split_offers", routed, is_offer)
         if crm_signals is not None:
             moves = op.flat_map_batch("segment_signals", by_output.falses, segment_signals)

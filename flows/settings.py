@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Final
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows._clock import OfferTimers
 from flows.profile import TRIGGERS, TriggerRules
+from models.clv import CLVParams
 from models.loyalty import LoyaltyPolicy
+from models.offer_value import DEFAULT_BASE_RATES, OfferEconomics
 from models.offers import Policy
 
-__all__ = ["FlowSettings"]
+__all__ = ["OFFER_BASE_RATES", "FlowSettings"]
+
+OFFER_BASE_RATES: Final = {
+    **DEFAULT_BASE_RATES,
+    "browse_abandonment": 0.05,
+    "winback": 0.03,
+    "tier_expiry": 0.05,
+}
+"""Conversion with no discount, by trigger: the model's defaults and the flow's triggers."""
 
 
 class FlowSettings(BaseSettings):
@@ -111,7 +122,7 @@ class FlowSettings(BaseSettings):
         f"{', '.join(TRIGGERS)}.",
     )
     offer_trigger_lateness: dt.timedelta = Field(
-        default=dt.timedelta(milliseconds=500),
+        default=dt.timedelta(milliseconds=250),
         description="How long timer triggers (cart and browse abandonment, win-back, tier "
         "expiry) wait behind a shard's latest event time: a cart event later than this "
         "may count differently toward its decision in a replay than live.",
@@ -147,6 +158,13 @@ class FlowSettings(BaseSettings):
         description="Nudge a customer whose spend is this share of the next loyalty "
         "tier's threshold away from it, or less.",
     )
+    churn_risk_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="The churn risk (1 - P(alive) of the CLV model; needs `clv_params`) "
+        "whose crossing, in a silence after an order, raises a retention offer.",
+    )
     tier_notice_days: float = Field(
         default=14,
         gt=0,
@@ -170,6 +188,39 @@ class FlowSettings(BaseSettings):
         lt=1,
         description="Share of customers in the control group (deterministic by customer): "
         "their offers are logged as suppressed, for uplift.",
+    )
+    offer_daily_budget: float = Field(
+        default=500.0,
+        ge=0,
+        description="Discounts offers may grant per UTC day of their time, in the shop's "
+        "currency; shared with serving's next best offer (face value, reserved per offer).",
+    )
+    offer_margin_rate: float = Field(
+        default=0.35, gt=0, le=1, description="Gross margin as a share of a basket."
+    )
+    offer_contact_cost: float = Field(
+        default=0.02, ge=0, description="What sending one offer costs, in currency."
+    )
+    offer_discount_ladder: tuple[float, ...] = Field(
+        default=(0.0, 0.05, 0.10, 0.15, 0.20),
+        description="The discount rates an offer may carry, increasing from 0.",
+    )
+    offer_clv_share: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description="A discount is at most this share of the customer's 12-month CLV (the "
+        "CLV model's with `clv_params`, else their revenue per year to date).",
+    )
+    offer_default_basket: float = Field(
+        default=30.0,
+        gt=0,
+        description="The basket assumed for a customer with no orders and no cart.",
+    )
+    model_registry: Path | None = Field(
+        default=None,
+        description="The recommender registry whose promoted version names the complements "
+        "in offers; unset: offers name their own products only.",
     )
     redis_retry_s: float = Field(
         default=30.0,
@@ -199,6 +250,7 @@ class FlowSettings(BaseSettings):
             winback_min_revenue=self.winback_min_revenue,
             near_tier_share=self.near_tier_share,
             tier_notice_s=self.tier_notice_days * 86_400,
+            churn_risk=self.churn_risk_threshold,
         )
 
     def offer_timers(self) -> OfferTimers | None:
@@ -214,6 +266,28 @@ class FlowSettings(BaseSettings):
             winback_factor=self.winback_factor if "winback" in on else None,
             winback_min_s=self.winback_min_days * 86_400,
             tier_notice_s=rules.tier_notice_s if "tier_expiry" in on else None,
+            churn_risk=rules.churn_risk if "churn_risk" in on else None,
+            clv=self.clv(),
+        )
+
+    def clv(self) -> CLVParams | None:
+        """The fitted CLV parameters ``clv_params`` names (with intelligence on)."""
+        if self.clv_params is None or not self.intelligence:
+            return None
+        return CLVParams.from_json(self.clv_params.read_bytes())
+
+    def offer_economics(self) -> OfferEconomics:
+        """The expected-value model of offer discounts.
+
+        Raises:
+            ValueError: the ladder does not increase from 0 below 1.
+        """
+        return OfferEconomics(
+            base_rates={**OFFER_BASE_RATES},
+            margin_rate=self.offer_margin_rate,
+            contact_cost=self.offer_contact_cost,
+            ladder=self.offer_discount_ladder,
+            clv_share=self.offer_clv_share,
         )
 
     def offer_policy(self) -> Policy:

@@ -144,11 +144,13 @@ def eligible_actions(
     out: list[Action] = []
     lines = profile.cart if cart is None else {p: (1, _price(catalog, p) or 0.0) for p in cart}
     if lines:
-        # The flow's state for a cart: a hash of its sorted "product:quantity" lines.
+        # The flow's state for a cart: a hash of its sorted "product:quantity" lines and
+        # when it was filled (the app's own cart is a filling of its own).
         contents = ",".join(f"{p}:{q}" for p, (q, _) in sorted(lines.items()))
         value = sum(q * price for q, price in lines.values())
         items = recommender.basket(list(lines), k, trending=trending).items if recommender else []
-        key = hashlib.sha256(contents.encode()).hexdigest()[:16]
+        filled = profile.cart_since if cart is None else ""
+        key = hashlib.sha256(f"{contents}|{filled}".encode()).hexdigest()[:16]
         out.append(Action("cart_abandonment", key, "cart_waiting", value or usual, items))
     if recommender is not None:
         due = recommender.replenishment(profile.view, k, now=now).items

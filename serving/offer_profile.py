@@ -58,6 +58,7 @@ class OfferProfile:
     timezone: str | None = None
     open_tickets: int = 0
     cart: dict[str, tuple[int, float]] = dataclasses.field(default_factory=dict)
+    cart_since: str = ""  # when the stored cart last went from empty to holding something
     churn_probability: float | None = None
     clv_12m: float | None = None
     aov: float | None = None
@@ -82,6 +83,7 @@ class OfferProfile:
             timezone=fields.get("trait:timezone") or None,
             open_tickets=int(tickets) if tickets is not None else 0,
             cart=_cart(fields.get("cart")),
+            cart_since=fields.get("cart_since", ""),
             churn_probability=_share(_number(fields.get("churn_probability"))),
             clv_12m=_positive(_number(fields.get("clv_12m"))),
             aov=_positive(_number(fields.get("aov"))),

@@ -171,4 +171,16 @@ def test_a_year_replayed_equals_the_year_lived_at_a_steady_rate(
     # The same offers, with the same ids, fired (or suppressed) live as in the replay.
     offers = decisions(infra, replay)
     assert offers
+    lived = decisions(infra, live)
+    for k in sorted(set(offers) & set(lived)):
+        if offers[k] != lived[k]:
+            print(
+                "DIFF",
+                k,
+                {
+                    f: (offers[k].get(f), lived[k].get(f))
+                    for f in offers[k]
+                    if offers[k].get(f) != lived[k].get(f)
+                },
+            )
     assert decisions(infra, live) == offers

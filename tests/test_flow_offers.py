@@ -112,6 +112,12 @@ def test_cart_abandonment_fires_once_on_event_time_and_each_guardrail_says_why(
     assert offer["features"]["cart_products"] == "P1"
     assert offer["features"]["cart_value"] == "20.00"
     assert offer["offer_id"].startswith("of-")
+    # Content: the cart's product; no orders, so no CLV, recency or discount to speak of.
+    assert offer["content"]["items"] == [{"product_id": "P1", "role": "subject"}]
+    assert offer["content"]["customer"] == {
+        "clv_12m": None, "clv_source": "none", "churn": None, "recency_days": None
+    }  # fmt: skip
+    assert offer["content"]["discount"]["amount"] == 0.0
     twice = sorted(by_customer[ids["twice"]], key=lambda o: o["at"])
     assert [(o["at"], o["features"]["cart_products"]) for o in twice] == [
         ("2025-05-06T12:30:00Z", "P1"),

@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from models.clv import BetaGeo, CLVParams, GammaGamma
+from models.clv import _version as clv_version
 from models.offers import Policy
 from shopkeeper.embedded import Endpoints
 from tests.flowkit import event, prepare, product, run_to_end, send
@@ -46,6 +49,7 @@ class Case:
     features: dict[str, str]
     again: Story | None = None  # events after the story that raise the same state again
     start: dt.datetime = T0 - 2 * DAY  # before the story's first event
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 CASES = [
@@ -108,6 +112,46 @@ CASES = [
     ),
 ]
 
+_PARAMS = CLVParams(
+    BetaGeo(r=0.25, alpha=28.0, a=0.8, b=2.5), GammaGamma(p=6.0, q=4.0, v=15.0), "days",
+    dt.date(2025, 1, 1), 1_000, 400, -1.0, -1.0, "EUR",
+    dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "",
+)  # fmt: skip
+CLV = dataclasses.replace(_PARAMS, version=clv_version(_PARAMS))  # as fit_clv stamps it
+FIRST = T0 - 60 * DAY  # two orders ten days apart, then silence
+
+
+def _risk(at: dt.datetime, first: dt.datetime = FIRST) -> float:
+    """The churn risk of the story's customer at ``at``, from the model's P(alive)."""
+    first_day = first.timestamp() // 86_400
+    age = at.timestamp() / 86_400 - first_day
+    return 1.0 - CLV.probability_alive(1, 10.0, age)
+
+
+def _crossing(threshold: float) -> dt.datetime:
+    """The first second the risk reaches ``threshold`` (it only rises with silence)."""
+    low, high = FIRST + 11 * DAY, FIRST + 3_000 * DAY
+    while high - low > dt.timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        low, high = (low, middle) if _risk(middle) >= threshold else (middle, high)
+    return high
+
+
+# A threshold whose crossing falls in the afternoon (UTC): day in Paris, night in Tokyo.
+THRESHOLD = next(t / 1_000 for t in range(500, 700) if 12 <= _crossing(t / 1_000).hour < 18)
+
+CASES.append(
+    Case(
+        "churn_risk",
+        lambda c: [_order(c, FIRST, "O-1", 80.0), _order(c, FIRST + 10 * DAY, "O-2", 80.0)],
+        _crossing(THRESHOLD),
+        f"churn_risk_over_{round(THRESHOLD * 100)}",
+        {},  # checked below: the risk it carries is the model's at that time
+        start=FIRST - DAY,
+        settings={"churn_risk_threshold": THRESHOLD},
+    )
+)
+
 VARIANTS = {
     "fires": None,
     "no_consent": "no_consent",
@@ -159,28 +203,39 @@ def _traffic(case: Case, customers: dict[str, str]) -> list[Any]:
         if case.again is not None and variant == "fires":
             items += case.again(customer)
     # Time moves on in the shard: every deadline above is passed.
-    items.append(_view(customers["clock"], T0 + 3 * DAY, "P9"))
+    items.append(_view(customers["clock"], max(T0 + 3 * DAY, case.at + DAY), "P9"))
     return sorted(items, key=_time)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.trigger)
 def test_each_trigger_fires_once_on_time_and_each_guardrail_says_why(
-    infra: Endpoints, unique: str, case: Case
+    infra: Endpoints, unique: str, case: Case, tmp_path: Path
 ) -> None:
     customers = _customers(case.trigger)
     namespace = f"trg{case.trigger[:5]}{unique}"
     prepare(infra, namespace)
     send(infra, namespace, _traffic(case, customers))
-    registry = run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    settings = dict(case.settings)
+    if case.trigger == "churn_risk":
+        settings["clv_params"] = tmp_path / "clv.json"
+        settings["clv_params"].write_bytes(CLV.to_json())
+    registry = run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60), **settings)
     fired, suppressed = _decisions(infra, namespace)
     fired = [o for o in fired if o["trigger"] == case.trigger]
     suppressed = [s for s in suppressed if s["trigger"] == case.trigger]
 
     (offer,) = fired
     assert offer["customer_id"] == customers["fires"]
-    assert offer["at"] == case.at.isoformat().replace("+00:00", "Z")
+    at = dt.datetime.fromisoformat(offer["at"].replace("Z", "+00:00"))
+    assert abs(at - case.at) <= dt.timedelta(seconds=1)  # (churn risk: found to the second)
     assert offer["reason"] == case.reason
-    assert offer["features"] == case.features
+    if case.trigger == "churn_risk":  # the risk it carries is the model's at that time
+        features = offer["features"]
+        assert float(features["churn_risk"]) == pytest.approx(_risk(at), abs=1e-4)
+        assert float(features["churn_risk"]) >= THRESHOLD > _risk(at - dt.timedelta(minutes=1))
+        assert features["last_order_at"] == "2025-03-17T12:00:00Z"
+    else:
+        assert offer["features"] == case.features
     expected = {(customers[v], reason) for v, reason in VARIANTS.items() if reason is not None}
     if case.again is not None:
         expected.add((customers["fires"], "already_fired"))

@@ -86,9 +86,10 @@ def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _cart_key(cart: dict[str, dict[str, float]]) -> str:
+def _cart_key(cart: dict[str, dict[str, float]], since: str = "") -> str:
+    """The flow's state of a cart: its lines and when it was filled (none stored here)."""
     contents = ",".join(f"{p}:{int(line['qty'])}" for p, line in sorted(cart.items()))
-    return hashlib.sha256(contents.encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{contents}|{since}".encode()).hexdigest()[:16]
 
 
 def _customer(

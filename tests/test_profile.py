@@ -187,6 +187,7 @@ EXPECTED = {
     "cart_value": "10.00",
     "cart_items": "1",
     "cart_updated_at": "2025-05-05T10:00:00Z",
+    "cart_since": "2025-05-05T10:00:00Z",  # the order emptied it, the Cart Viewed filled it
     "_ts:cart": "2025-05-05T10:00:00Z",
     # affinity, decayed to LAST (see test_affinity_matches_the_formula)
     "affinity:category": '[["Coffee",20.2717],["Tea",8.2063]]',

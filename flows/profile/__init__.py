@@ -18,11 +18,14 @@ from flows.profile._features import GROUPS
 from flows.profile._item import ItemState, Signal, SignalKind, item_signals
 from flows.profile._triggers import (
     TRIGGERS,
+    Seed,
     TriggerRules,
     browse_abandonment,
     cart_abandonment,
+    churn_risk,
     event_triggers,
     guardrail_context,
+    offer_seed,
     tier_expiry,
     winback,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "Example",
     "ItemState",
     "Resolved",
+    "Seed",
     "Signal",
     "SignalKind",
     "TriggerRules",
@@ -44,9 +48,11 @@ __all__ = [
     "cart_abandonment",
     "churn_due_offsets",
     "churn_features",
+    "churn_risk",
     "event_triggers",
     "guardrail_context",
     "item_signals",
+    "offer_seed",
     "tier_expiry",
     "winback",
 ]

@@ -60,6 +60,13 @@ def _play(lines: Lines, kind: OpKind, payload: object) -> None:
             lines.pop(product_id, None)
 
 
+def _filled(filled: float | None, was_empty: bool, lines: Lines, t: float) -> float | None:
+    """When the cart went from empty to holding something, after an op at ``t``."""
+    if not lines:
+        return None
+    return t if was_empty else filled
+
+
 class Cart:
     """A cart as ``base`` (all ops before the watermark) plus a sorted log of recent ops.
 
@@ -79,7 +86,10 @@ class Cart:
         {'P1': (2, 18.0)}
     """
 
-    __slots__ = ("_base", "_history", "_lines", "_ops", "_track", "_updated")
+    __slots__ = (
+        "_base", "_base_filled", "_filled", "_history", "_lines", "_ops", "_settled", "_track",
+        "_updated",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._base: Lines = {}
@@ -88,6 +98,12 @@ class Cart:
         self._updated = NEVER
         self._history: list[Snapshot] = []  # the cart after each op, in event-time order
         self._track = False  # keep ``_history`` (only the abandonment trigger reads it)
+        # When the cart of the first state kept had been holding something since (None:
+        # empty then, or unknown): the states before it were settled away.
+        self._settled: float | None = None
+        # When the cart (and its base) last went from empty to holding something.
+        self._filled: float | None = None
+        self._base_filled: float | None = None
 
     @property
     def lines(self) -> Lines:
@@ -112,32 +128,38 @@ class Cart:
         history = self._history
         if not ops or _op_order(op) >= _op_order(ops[-1]):
             ops.append(op)
+            was_empty = not self._lines
             _play(self._lines, op[2], op[3])
+            self._filled = _filled(self._filled, was_empty, self._lines, op[0])
             if self._track:
                 history.append(_state(op[0], op[1], self._lines))
-        elif not self._track:
-            bisect.insort(ops, op, key=_op_order)
-            lines = dict(self._base)
-            for _, _, kind, payload in ops:
-                _play(lines, kind, payload)
-            self._lines = lines
         else:
             bisect.insort(ops, op, key=_op_order)
             lines = dict(self._base)
-            # The states after the ops still in the log are replayed with them.
-            since = _op_order(ops[0])
-            del history[bisect.bisect_left(history, since, key=lambda h: (h[0], h[1])) :]
+            filled = self._base_filled
+            if self._track:
+                # The states after the ops still in the log are replayed with them.
+                since = _op_order(ops[0])
+                del history[bisect.bisect_left(history, since, key=lambda h: (h[0], h[1])) :]
             for t, tie, kind, payload in ops:
+                was_empty = not lines
                 _play(lines, kind, payload)
-                history.append(_state(t, tie, lines))
+                filled = _filled(filled, was_empty, lines, t)
+                if self._track:
+                    history.append(_state(t, tie, lines))
             self._lines = lines
+            self._filled = filled
         self._updated = max(self._updated, op[0])
         if len(history) > MAX_HISTORY:
-            del history[: len(history) - MAX_HISTORY]
+            cut = len(history) - MAX_HISTORY
+            self._settled = self.since(history[cut][0])
+            del history[:cut]
         # Ops before the watermark can no longer be preceded by an accepted op: fold them.
         while ops and (ops[0][0] < watermark or len(ops) > MAX_OPS):
             first = ops.pop(0)
+            was_empty = not self._base
             _play(self._base, first[2], first[3])
+            self._base_filled = _filled(self._base_filled, was_empty, self._base, first[0])
         return True
 
     def between(self, start: float, end: float) -> tuple[str, str, bool] | None:
@@ -159,6 +181,7 @@ class Cart:
         self._track = on
         if not on:
             self._history.clear()
+            self._settled = None
 
     def knows(self, t: float) -> bool:
         """Whether a cart op at exactly ``t`` was folded (the change a tick is about)."""
@@ -166,12 +189,28 @@ class Cart:
         i = bisect.bisect_left(history, t, key=lambda h: h[0])
         return i < len(history) and history[i][0] == t
 
+    def since(self, t: float) -> float | None:
+        """When the cart as of ``t`` last went from empty to holding something (None: it
+        is empty then): what tells one filling of a cart from a later one with the same
+        contents."""
+        history = self._history
+        i = bisect.bisect_right(history, t, key=lambda h: h[0]) - 1
+        if i < 0 or not history[i][2]:
+            return None
+        while i > 0 and history[i - 1][2]:
+            i -= 1
+        if i == 0 and self._settled is not None:
+            return self._settled
+        return history[i][0]
+
     def settle(self, until: float) -> None:
         """Forget the states before ``until``: the abandonment ticks come in event-time
         order, so no later one asks about them. (Not by age: a replay may fold days of
         events before the tick of the first one.)"""
         history = self._history
         keep = bisect.bisect_left(history, until, key=lambda h: h[0])
+        if keep:
+            self._settled = self.since(history[keep][0]) if keep < len(history) else None
         del history[:keep]
 
     def fields(self) -> dict[str, str]:
@@ -187,11 +226,30 @@ class Cart:
         }
         if self._updated != NEVER:
             out["cart_updated_at"] = iso(self._updated)
+        if self._filled is not None:
+            out["cart_since"] = iso(self._filled)
         return out
 
-    def __getstate__(self) -> tuple[Lines, list[CartOp], Lines, float, list[Snapshot]]:
-        return (self._base, self._ops, self._lines, self._updated, self._history)
+    @property
+    def filled_at(self) -> float | None:
+        """When the current cart last went from empty to holding something (None: empty)."""
+        return self._filled
 
-    def __setstate__(self, state: tuple[Lines, list[CartOp], Lines, float, list[Snapshot]]) -> None:
-        self._base, self._ops, self._lines, self._updated, self._history = state
+    def __getstate__(self) -> tuple[object, ...]:
+        return (
+            self._base, self._ops, self._lines, self._updated, self._history, self._settled,
+            self._filled, self._base_filled,
+        )  # fmt: skip
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (
+            self._base,
+            self._ops,
+            self._lines,
+            self._updated,
+            self._history,
+            self._settled,
+            self._filled,
+            self._base_filled,
+        ) = state  # type: ignore[assignment]
         self._track = False

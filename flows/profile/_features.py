@@ -19,7 +19,8 @@ orders                    ``orders_total``, ``revenue_total``, ``aov``, ``last_p
                           ``feature_store._windows.fold_log``), ``orders_log``,
                           ``win:orders``
 cart                      ``cart`` ({product_id: {price, qty}}), ``cart_value``,
-                          ``cart_items``, ``cart_updated_at`` (latest add, remove, cart
+                          ``cart_items``, ``cart_since`` (when it last went from empty to
+                          holding something), ``cart_updated_at`` (latest add, remove, cart
                           view or order)
 affinity                  ``affinity:category``, ``affinity:brand``: top 5 [name, score],
                           decayed to ``last_seen`` (half-life 30 d; view 1, add 3,

@@ -9,8 +9,8 @@ folded later events decides as the live run did.
 ======================  ==========================================  =======================
 trigger                 when                                        state (fires once per)
 ======================  ==========================================  =======================
-``cart_abandonment``    the cart holds something and has not        cart contents
-                        changed for ``cart_after`` (an order would
+``cart_abandonment``    the cart holds something and has not        cart contents, per
+                        changed for ``cart_after`` (an order would  filling of the cart
                         have moved it)
 ``browse_abandonment``  ``browse_min_views`` views of one product   product
                         in the last ``browse_after`` before the
@@ -47,8 +47,11 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+import msgspec
+
 import events
-from flows.profile._format import MONEY_SCALE, iso, money, to_units
+from flows.profile._features import CLV
+from flows.profile._format import MONEY_SCALE, NEVER, iso, money, to_units
 from models.loyalty import LoyaltyPolicy, TierChange
 from models.offers import Candidate, Context
 
@@ -62,11 +65,14 @@ if TYPE_CHECKING:
 __all__ = [
     "TRIGGERS",
     "ContextLog",
+    "Seed",
     "TriggerRules",
     "browse_abandonment",
     "cart_abandonment",
+    "churn_risk",
     "event_triggers",
     "guardrail_context",
+    "offer_seed",
     "tier_expiry",
     "winback",
 ]
@@ -74,6 +80,7 @@ __all__ = [
 TRIGGERS: Final = (
     "cart_abandonment",
     "browse_abandonment",
+    "churn_risk",
     "winback",
     "post_purchase",
     "tier_upgrade",
@@ -84,6 +91,25 @@ TRIGGERS: Final = (
 """Every offer trigger the flow knows (a bounded metric label)."""
 
 _YEAR: Final = 365 * 86_400.0
+_DAY: Final = 86_400.0
+
+
+class Seed(msgspec.Struct, frozen=True, gc=False):
+    """What a fired offer's content is made from, read off the profile as of the offer:
+    the basket it is about, the customer's value and risk, and the products it names.
+
+    ``clv_12m`` is the CLV model's 12-month value when CLV parameters are loaded, else
+    the customer's revenue per year to date (``clv_source`` says which); ``churn`` is
+    ``1 - P(alive)`` from the CLV model, when scored by then.
+    """
+
+    offer_id: str
+    basket_value: float | None
+    clv_12m: float | None
+    clv_source: str
+    churn: float | None
+    recency_days: float | None
+    products: list[str]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,13 +117,14 @@ class TriggerRules:
     """Which triggers fire and their thresholds (``FlowSettings.trigger_rules``)."""
 
     enabled: frozenset[str] = frozenset(TRIGGERS)
-    lateness: float = 0.5  # the trigger watermark's lateness (seconds)
+    lateness: float = 0.25  # the trigger watermark's lateness (seconds)
     cart_after: float = 1_800.0
     browse_after: float = 1_800.0
     browse_min_views: int = 2
     winback_min_revenue: float = 150.0
     near_tier_share: float = 0.1
     tier_notice_s: float = 14 * 86_400.0
+    churn_risk: float = 0.5
 
 
 _MAX_ENTRIES = 200  # context changes kept with their times; older ones fold into a base
@@ -174,6 +201,7 @@ def cart_abandonment(
     if p.erased:
         return None
     state = p._cart.between(changed, at)
+    since = p._cart.since(changed)
     p._cart.settle(changed)
     if state is None or state[2] or not state[0]:
         return None
@@ -186,7 +214,9 @@ def cart_abandonment(
         "cart_updated_at": iso(changed),
         "idle_minutes": str(round(delay_s / 60)),
     }
-    key = hashlib.sha256(contents.encode()).hexdigest()[:16]
+    # One state per filling of the cart: the same contents months later are a new cart.
+    filled = "" if since is None else iso(since)  # as the hash's ``cart_since`` has it
+    key = hashlib.sha256(f"{contents}|{filled}".encode()).hexdigest()[:16]
     reason = f"cart_idle_{round(delay_s / 60)}m"
     return Candidate(p._customer, "cart_abandonment", at, key, reason, features)
 
@@ -208,6 +238,24 @@ def browse_abandonment(
     }
     reason = f"viewed_{browsed.views}x_no_add"
     return Candidate(p._customer, "browse_abandonment", at, browsed.product_id, reason, features)
+
+
+def churn_risk(
+    p: CustomerProfile, at: float, window: float, risk: float, rules: TriggerRules
+) -> Candidate | None:
+    """The retention candidate at ``at``: the churn risk of a customer silent since their
+    order at ``window`` reached the threshold (the clock found when, from the CLV
+    model's P(alive)); none if they ordered since."""
+    if p.erased or any(t <= at for t, _ in _orders_after(p, window)):
+        return None
+    features = {
+        "churn_risk": f"{risk:.4f}",
+        "threshold": f"{rules.churn_risk:.2f}",
+        "last_order_at": iso(window),
+        "days_silent": f"{(at - window) / _DAY:.0f}",
+    }
+    reason = f"churn_risk_over_{round(rules.churn_risk * 100)}"
+    return Candidate(p._customer, "churn_risk", at, f"risk:{iso(window)}", reason, features)
 
 
 def _orders_after(p: CustomerProfile, since: float) -> list[tuple[float, int]]:
@@ -240,6 +288,43 @@ def winback(p: CustomerProfile, at: float, window: float, rules: TriggerRules) -
     state = f"lapsed:{iso(window)}"
     return Candidate(
         p._customer, "winback", at, state, f"silent_{days:.0f}d", features, channel="email"
+    )
+
+
+def offer_seed(p: CustomerProfile, candidate: Candidate, offer_id: str) -> Seed:
+    """The content seed of a fired offer, as of its time (see ``Seed``)."""
+    at, features = candidate.at, candidate.features
+    later = _orders_after(p, at)
+    revenue = (p._revenue - sum(units for _, units in later)) / MONEY_SCALE
+    orders = p._orders_total - len(later)
+    known = [t for t, _ in _orders_after(p, at - _YEAR) if t <= at]
+    last = max(known, default=p._last_purchase if NEVER < p._last_purchase <= at else None)
+    clv_12m: float | None = None
+    source = "none"
+    churn: float | None = None
+    if p._clv and p._gts[CLV] <= at:  # scored by then
+        clv_12m, source = float(p._clv["clv_12m"]), "clv"
+        churn = round(1.0 - float(p._clv["clv_p_alive"]), 4)
+    elif orders > 0 and p._first <= at:
+        clv_12m, source = revenue * _YEAR / max(at - p._first, _YEAR), "revenue_per_year"
+    if "cart_value" in features:
+        basket: float | None = float(features["cart_value"])
+    elif "revenue" in features:
+        basket = float(features["revenue"])
+    else:
+        basket = revenue / orders if orders else None
+    products = features.get("cart_products") or features.get("products") or ""
+    named = [x for x in products.split(",") if x] or (
+        [features["product_id"]] if "product_id" in features else []
+    )
+    return Seed(
+        offer_id,
+        basket_value=basket,
+        clv_12m=None if clv_12m is None else round(clv_12m, 2),
+        clv_source=source,
+        churn=churn,
+        recency_days=None if last is None else round((at - last) / _DAY, 2),
+        products=named,
     )
 
 

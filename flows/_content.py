@@ -1,0 +1,171 @@
+"""The content of fired offers: the items they name, and a discount within a daily budget.
+
+Items: the products the trigger is about (the cart's, the order's, the product browsed)
+and, for those, their basket complements from the recommender version promoted in the
+model registry (``SHOPKEEPER_MODEL_REGISTRY``, re-read when ``CURRENT`` moves): what
+people buy with them. Without a promoted version an offer names its own products only.
+
+Discount: ``models.offer_value.choose_discount`` picks the rate of highest expected value
+for the trigger and the customer (basket, CLV, churn risk, recency, from the offer's
+``Seed``) that fits both a share of the customer's CLV and what is left of the day's
+budget. The day is the offer's event-time day (UTC), and the budget is the one serving's
+next-best-offer route draws from (``feature_store.DiscountBudget``, idempotent by
+``offer_id``): a replayed offer gets the grant it got the first time, never a second one.
+Service messages carry no discount (``"discount": null``); nor does an offer whose budget
+Redis did not answer for: it goes out without one rather than with one never granted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any, Final
+
+import redis
+
+from feature_store import DiscountBudget, FeatureStoreUnavailable, KeyLayout
+from flows.profile import Seed
+from flows.settings import FlowSettings
+from models.baskets import Complements
+from models.offer_value import CustomerNumbers, Discount, OfferEconomics, choose_discount
+from models.offers import Decision
+from models.registry import ModelRegistry
+
+__all__ = ["OfferContent"]
+
+log = logging.getLogger(__name__)
+
+_RECHECK_S: Final = 30.0  # how often the registry's CURRENT is looked at
+_COMPLEMENTS: Final = 3  # complements an offer names, at most
+
+
+class OfferContent:
+    """Make the ``content`` of fired offers (see the module docstring).
+
+    Args:
+        economics: The expected-value model.
+        daily_budget: Discounts granted per UTC day, in the shop's currency.
+        budget: The daily budget in Redis; ``None``: no discounts.
+        registry: Where promoted recommender versions live; ``None``: no complements.
+        default_basket: The basket of a customer with no orders and no cart.
+    """
+
+    def __init__(
+        self,
+        economics: OfferEconomics,
+        daily_budget: float,
+        budget: DiscountBudget | None,
+        registry: ModelRegistry | None = None,
+        default_basket: float = 30.0,
+    ) -> None:
+        self._economics = economics
+        self._daily = daily_budget
+        self._budget = budget
+        self._registry = registry
+        self._default_basket = default_basket
+        self._version: str | None = None
+        self._complements: Complements | None = None
+        self._checked = -float("inf")
+
+    @classmethod
+    def from_settings(cls, settings: FlowSettings) -> OfferContent:
+        """Content backed by the flow's Redis and the model registry it names."""
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        registry = settings.model_registry
+        return cls(
+            settings.offer_economics(),
+            settings.offer_daily_budget,
+            DiscountBudget(client, KeyLayout(settings.namespace)),
+            None if registry is None else ModelRegistry(registry),
+            settings.offer_default_basket,
+        )
+
+    def __call__(self, decision: Decision, seed: Seed | None) -> dict[str, Any]:
+        """The ``content`` of a fired offer."""
+        candidate = decision.candidate
+        products = [] if seed is None else seed.products
+        items = [{"product_id": p, "role": "subject"} for p in products]
+        items += [{"product_id": p, "role": "complement"} for p in self._complements_of(products)]
+        content: dict[str, Any] = {"items": items}
+        if not candidate.promotional or seed is None:
+            content["discount"] = None  # a service message
+            return content
+        try:
+            customer = CustomerNumbers(
+                basket_value=seed.basket_value or self._default_basket,
+                churn_probability=seed.churn,
+                recency_days=seed.recency_days,
+                clv_12m=seed.clv_12m,
+            )
+        except ValueError as error:  # numbers the model cannot take: no discount, no crash
+            log.warning("offer %s goes out with no discount: %s", decision.offer_id, error)
+            customer = None
+        discount = None if customer is None else self._discount(decision, customer)
+        content["discount"] = _discount_body(discount)
+        content["customer"] = {
+            "clv_12m": seed.clv_12m,
+            "clv_source": seed.clv_source,
+            "churn": seed.churn,
+            "recency_days": seed.recency_days,
+        }
+        return content
+
+    def _discount(self, decision: Decision, customer: CustomerNumbers) -> Discount | None:
+        trigger = decision.candidate.trigger
+        if self._budget is None:
+            return choose_discount(trigger, customer, 0.0, self._economics)
+        day = dt.datetime.fromtimestamp(decision.candidate.at, dt.UTC).date().isoformat()
+        try:
+            left = max(self._daily - self._budget.spent(day), 0.0)
+            wanted = choose_discount(trigger, customer, left, self._economics)
+            granted = self._budget.reserve(day, decision.offer_id, wanted.amount, self._daily)
+        except FeatureStoreUnavailable as error:
+            log.warning("offer %s goes out with no discount: %s", decision.offer_id, error)
+            return None
+        # The grant is what counts: the best rate within it is the one chosen the first
+        # time (a retry or a replay gets the same grant back, hence the same discount).
+        return choose_discount(trigger, customer, granted, self._economics)
+
+    def _complements_of(self, products: list[str]) -> list[str]:
+        complements = self._current()
+        if complements is None or not products:
+            return []
+        seen = set(products)
+        found: dict[str, float] = {}
+        for product in products:
+            for other, score, _ in complements.of(product, _COMPLEMENTS):
+                if other not in seen:
+                    found[other] = max(found.get(other, 0.0), score)
+        ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
+        return [product for product, _ in ranked[:_COMPLEMENTS]]
+
+    def _current(self) -> Complements | None:
+        registry = self._registry
+        if registry is None:
+            return None
+        now = time.monotonic()
+        if now - self._checked < _RECHECK_S:
+            return self._complements
+        self._checked = now
+        version = registry.current()
+        if version is None or version == self._version:
+            return self._complements
+        try:
+            self._complements = Complements.load(registry.path(version) / "complements.npz")
+            self._version = version
+        except Exception as error:  # a half-written version: keep the one we have
+            log.warning("recommender version %s not loaded: %s", version, error)
+        return self._complements
+
+
+def _discount_body(discount: Discount | None) -> dict[str, Any] | None:
+    if discount is None:
+        return None
+    return {
+        "rate": discount.rate,
+        "amount": discount.amount,
+        "limited_by": discount.limited_by,
+        "expected_value": discount.expected_value,
+        "conversion_probability": discount.conversion_probability,
+    }
