@@ -7,11 +7,12 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from benchmarks import churn, decode, flow, serving, training
+from benchmarks import churn, decode, flow, offers, serving, training
 
 SUITE = {
     "decode": decode.run,
     "flow": flow.run,
+    "offers": offers.run,
     "churn": churn.run,
     "serving": serving.run,
     "training": training.run,

@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,52 @@ def bar_plot(name: str, title: str, values: dict[str, float], unit: str) -> Path
     ax.set_xlabel(unit)
     ax.set_title(title)
     ax.margins(x=0.2)
+    fig.tight_layout()
+    path = RESULTS / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+Curve = tuple[list[float], list[float]]
+"""A cumulative distribution: values ascending, and the share of samples at or below each."""
+
+
+def cdf(samples: Iterable[float]) -> Curve:
+    """The empirical cumulative distribution of ``samples``."""
+    values = sorted(samples)
+    return values, [(i + 1) / len(values) for i in range(len(values))]
+
+
+def draw_cdf(
+    ax: Any,
+    curves: Mapping[str, Curve],
+    unit: str,
+    *,
+    baselines: Mapping[str, Curve] | None = None,
+    budget: tuple[str, float] | None = None,
+) -> None:
+    """Draw on a matplotlib ``ax`` one cumulative distribution per measured series, the
+    baselines measured in the same run in grey, and a budget as a vertical line."""
+    for label, (xs, ys) in curves.items():
+        ax.step(xs, ys, where="post", label=label)
+    for i, (label, (xs, ys)) in enumerate((baselines or {}).items()):
+        style = ("--", ":", "-.")[i % 3]
+        ax.step(xs, ys, where="post", color="#777", linestyle=style, label=label)
+    if budget is not None:
+        ax.axvline(budget[1], color="#C44E52", linestyle="--", label=budget[0])
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel(unit)
+    ax.set_ylabel("share at or below")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+
+
+def save(fig: Any, name: str) -> Path:
+    """Write a matplotlib figure to ``results/<name>.png`` and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = RESULTS / f"{name}.png"
     fig.savefig(path, dpi=110)

@@ -24,7 +24,6 @@ import itertools
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,12 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 import events
-from benchmarks import _report
+from benchmarks import _flowrun, _report
 from shopkeeper.embedded import Endpoints, endpoints
-from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
+from shopkeeper.flow_runner import flow_settings, start_flow
 from shopkeeper.generator import GeneratorConfig, Item, World
 from shopkeeper.produce import produce
-from shopkeeper.topics import ALL_TOPICS, ensure_topics, retained
+from shopkeeper.topics import retained
 
 EVENTS = 200_000
 REPEATS = 3
@@ -46,14 +45,6 @@ FRESHNESS_SECONDS = 30
 BUDGET_EVENTS_PER_S = 20_000
 BUDGET_FRESHNESS_P99_MS = 100.0
 BUDGET_INTELLIGENCE_SLOWDOWN = 0.30
-
-
-def _topics(found: Endpoints, namespace: str) -> None:
-    ensure_topics(
-        found.kafka_bootstrap,
-        [events.in_namespace(t, namespace) for t in ALL_TOPICS],
-        embedded=found.embedded_kafka,
-    )
 
 
 def _replay_seconds(
@@ -133,69 +124,38 @@ def _redis_hset(found: Endpoints, writes: int = 50_000) -> float:
 
 def _freshness(found: Endpoints, world: World) -> dict[str, Any]:
     namespace = "benchfresh"
-    _topics(found, namespace)
-    (port,) = free_ports(1)
+    _flowrun.create_topics(found, namespace)
     env = flow_settings(
         kafka_bootstrap=found.kafka_bootstrap,
         redis_url=found.redis_url,
         namespace=namespace,
         tail=True,
     )
-    run = start_flow(env, metrics_port=port, stderr=subprocess.DEVNULL)
-    try:
-        _wait(run.serving_metrics, "the flow to start")
+    with _flowrun.running_flow(env) as run:
         # Bootstrap first (the catalogue and every customer's profile), then measure the
-        # steady state only: the live stream restamped so that item n is sent at its time.
-        preamble = len(world.catalog) + len(world.customers)
-        produce(
-            itertools.islice(world.live(dt.datetime.now(dt.UTC), FRESHNESS_RATE), preamble),
-            bootstrap=found.kafka_bootstrap,
-            namespace=namespace,
-            progress=False,
-        )
-        _wait(lambda: _written(run, preamble), "the bootstrap")
+        # steady state only.
+        preamble = _flowrun.bootstrap(found, run, world, namespace, FRESHNESS_RATE)
         before = run.histogram("shopkeeper_flow_freshness_seconds")
-        start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=preamble / FRESHNESS_RATE)
-        summary = produce(
-            itertools.islice(world.live(start, FRESHNESS_RATE), preamble, None),
-            bootstrap=found.kafka_bootstrap,
-            namespace=namespace,
+        summary = _flowrun.stream(
+            found,
+            world,
+            namespace,
             rate=FRESHNESS_RATE,
-            duration=FRESHNESS_SECONDS,
-            progress=False,
+            seconds=FRESHNESS_SECONDS,
+            preamble=preamble,
         )
         total = preamble + summary.total
-        _wait(lambda: _written(run, total), "the flow to keep up")
+        _flowrun.wait(lambda: _flowrun.written(run, total), "the flow to keep up")
         quantiles = {
             f"p{int(q * 100)}": run.quantile("shopkeeper_flow_freshness_seconds", q, since=before)
             for q in (0.5, 0.9, 0.99)
         }
-    finally:
-        run.stop()
-        run.wait(timeout=60)
     return {
         "rate": FRESHNESS_RATE,
         "seconds": FRESHNESS_SECONDS,
         "events": summary.total,
         **{k: round((v or 0.0) * 1000, 2) for k, v in quantiles.items()},
     }
-
-
-def _written(run: FlowRun, events: int) -> bool:
-    """Whether ``events`` were read and every applied one is in Redis: the freshness
-    histogram observes an event when its write is done, after the event counters move."""
-    if run.metric("shopkeeper_flow_events_total") < events:
-        return False
-    applied = run.metric("shopkeeper_flow_events_total", {"outcome": "applied"})
-    return run.metric("shopkeeper_flow_freshness_seconds_count") >= applied
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 def run() -> dict[str, Any]:
@@ -211,7 +171,7 @@ def run() -> dict[str, Any]:
         for namespace in (
             "benchempty", "benchone", "benchtwo", "benchintel", "benchoffers", "benchbare",
         ):  # fmt: skip
-            _topics(found, namespace)
+            _flowrun.create_topics(found, namespace)
         for namespace in ("benchone", "benchtwo", "benchintel", "benchoffers", "benchbare"):
             produce(items, bootstrap=found.kafka_bootstrap, namespace=namespace, progress=False)
             topics = [events.in_namespace(t, namespace) for t in events.TOPICS]

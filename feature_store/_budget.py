@@ -119,6 +119,43 @@ class DiscountBudget:
             raise FeatureStoreUnavailable(f"reserving a discount failed: {exc}") from exc
         return int(cast(int, granted)) / 100
 
+    def reserve_many(self, wanted: list[tuple[str, str, float]], budget: float) -> list[float]:
+        """``reserve`` for each ``(day, offer_id, wanted)``, in order, in one round trip.
+
+        Raises:
+            ValueError: as ``reserve``.
+            FeatureStoreUnavailable: Redis did not answer.
+        """
+        if not wanted:
+            return []
+        cents = _cents(budget, "budget", down=True)
+        pipe = self._client.pipeline(transaction=False)
+        for day, offer_id, amount in wanted:
+            key = self.keys.budget(_day(day))
+            args = (f"o:{offer_id}", _cents(amount, "wanted"), cents, self.ttl_seconds)
+            self._reserve(keys=[key], args=args, client=pipe)
+        try:
+            granted = pipe.execute()
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reserving discounts failed: {exc}") from exc
+        return [int(cast(int, g)) / 100 for g in granted]
+
+    def spent_many(self, days: list[str]) -> dict[str, float]:
+        """``spent`` of each day, in one round trip.
+
+        Raises:
+            ValueError: a day is not ``YYYY-MM-DD``.
+            FeatureStoreUnavailable: Redis did not answer.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        for day in days:
+            pipe.hget(self.keys.budget(_day(day)), _SPENT)
+        try:
+            totals = pipe.execute() if days else []
+        except redis.RedisError as exc:
+            raise FeatureStoreUnavailable(f"reading the discount budget failed: {exc}") from exc
+        return {day: int(total or 0) / 100 for day, total in zip(days, totals, strict=True)}
+
     def spent(self, day: str) -> float:
         """What ``day``'s reservations granted in total.
 

@@ -83,49 +83,83 @@ class OfferContent:
 
     def __call__(self, decision: Decision, seed: Seed | None) -> dict[str, Any]:
         """The ``content`` of a fired offer."""
-        candidate = decision.candidate
-        products = [] if seed is None else seed.products
-        items = [{"product_id": p, "role": "subject"} for p in products]
-        items += [{"product_id": p, "role": "complement"} for p in self._complements_of(products)]
-        content: dict[str, Any] = {"items": items}
-        if not candidate.promotional or seed is None:
-            content["discount"] = None  # a service message
-            return content
-        try:
-            customer = CustomerNumbers(
-                basket_value=seed.basket_value or self._default_basket,
-                churn_probability=seed.churn,
-                recency_days=seed.recency_days,
-                clv_12m=seed.clv_12m,
-            )
-        except ValueError as error:  # numbers the model cannot take: no discount, no crash
-            log.warning("offer %s goes out with no discount: %s", decision.offer_id, error)
-            customer = None
-        discount = None if customer is None else self._discount(decision, customer)
-        content["discount"] = _discount_body(discount)
-        content["customer"] = {
-            "clv_12m": seed.clv_12m,
-            "clv_source": seed.clv_source,
-            "churn": seed.churn,
-            "recency_days": seed.recency_days,
-        }
-        return content
+        return self.batch([(decision, seed)])[0]
 
-    def _discount(self, decision: Decision, customer: CustomerNumbers) -> Discount | None:
-        trigger = decision.candidate.trigger
-        if self._budget is None:
-            return choose_discount(trigger, customer, 0.0, self._economics)
-        day = dt.datetime.fromtimestamp(decision.candidate.at, dt.UTC).date().isoformat()
+    def batch(self, offers: list[tuple[Decision, Seed | None]]) -> list[dict[str, Any]]:
+        """The ``content`` of each fired offer, in order; the budget is read and drawn on
+        in one round trip each."""
+        contents: list[dict[str, Any]] = []
+        priced: list[tuple[int, Decision, CustomerNumbers]] = []
+        for decision, seed in offers:
+            products = [] if seed is None else seed.products
+            items = [{"product_id": p, "role": "subject"} for p in products]
+            items += [
+                {"product_id": p, "role": "complement"} for p in self._complements_of(products)
+            ]
+            content: dict[str, Any] = {"items": items, "discount": None}
+            contents.append(content)
+            if not decision.candidate.promotional or seed is None:
+                continue  # a service message: no discount
+            content["customer"] = {
+                "clv_12m": seed.clv_12m,
+                "clv_source": seed.clv_source,
+                "churn": seed.churn,
+                "recency_days": seed.recency_days,
+            }
+            try:
+                customer = CustomerNumbers(
+                    basket_value=seed.basket_value or self._default_basket,
+                    churn_probability=seed.churn,
+                    recency_days=seed.recency_days,
+                    clv_12m=seed.clv_12m,
+                )
+            except ValueError as error:  # numbers the model cannot take: no discount
+                log.warning("offer %s goes out with no discount: %s", decision.offer_id, error)
+                continue
+            priced.append((len(contents) - 1, decision, customer))
+        for (index, _, _), discount in zip(priced, self._discounts(priced), strict=True):
+            contents[index]["discount"] = _discount_body(discount)
+        return contents
+
+    def _discounts(
+        self, priced: list[tuple[int, Decision, CustomerNumbers]]
+    ) -> list[Discount | None]:
+        economics, budget = self._economics, self._budget
+        if not priced:
+            return []
+        if budget is None:
+            return [
+                choose_discount(d.candidate.trigger, customer, 0.0, economics)
+                for _, d, customer in priced
+            ]
+        days = [
+            dt.datetime.fromtimestamp(d.candidate.at, dt.UTC).date().isoformat()
+            for _, d, _ in priced
+        ]
         try:
-            left = max(self._daily - self._budget.spent(day), 0.0)
-            wanted = choose_discount(trigger, customer, left, self._economics)
-            granted = self._budget.reserve(day, decision.offer_id, wanted.amount, self._daily)
+            spent = budget.spent_many(sorted(set(days)))
+            wanted = [
+                choose_discount(
+                    d.candidate.trigger, customer, max(self._daily - spent[day], 0.0), economics
+                )
+                for (_, d, customer), day in zip(priced, days, strict=True)
+            ]
+            granted = budget.reserve_many(
+                [
+                    (day, d.offer_id, want.amount)
+                    for (_, d, _), day, want in zip(priced, days, wanted, strict=True)
+                ],
+                self._daily,
+            )
         except FeatureStoreUnavailable as error:
-            log.warning("offer %s goes out with no discount: %s", decision.offer_id, error)
-            return None
+            log.warning("%d offers go out with no discount: %s", len(priced), error)
+            return [None] * len(priced)
         # The grant is what counts: the best rate within it is the one chosen the first
         # time (a retry or a replay gets the same grant back, hence the same discount).
-        return choose_discount(trigger, customer, granted, self._economics)
+        return [
+            choose_discount(d.candidate.trigger, customer, grant, economics)
+            for (_, d, customer), grant in zip(priced, granted, strict=True)
+        ]
 
     def _complements_of(self, products: list[str]) -> list[str]:
         complements = self._current()

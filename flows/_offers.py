@@ -61,16 +61,19 @@ def offer_messages(
     updates: list[tuple[str, ProfileOut]], content: OfferContent | None = None
 ) -> list[Message]:
     """The fired offers, with their expiry (and content)."""
+    fired = [
+        (d, {seed.offer_id: seed for seed in update.seeds}.get(d.offer_id))
+        for _, update in updates
+        for d in update.decisions
+        if d.fired
+    ]
+    contents = content.batch(fired) if content is not None else [None] * len(fired)
     out: list[Message] = []
-    for _, update in updates:
-        seeds = {seed.offer_id: seed for seed in update.seeds}
-        for d in update.decisions:
-            if not d.fired:
-                continue
-            body = {**_body(d), "expires_at": iso(d.candidate.at + OFFER_TTL_S)}
-            if content is not None:
-                body["content"] = content(d, seeds.get(d.offer_id))
-            out.append(_message(d, body))
+    for (d, _), made in zip(fired, contents, strict=True):
+        body = {**_body(d), "expires_at": iso(d.candidate.at + OFFER_TTL_S)}
+        if made is not None:
+            body["content"] = made
+        out.append(_message(d, body))
     return out
 
 

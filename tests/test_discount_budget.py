@@ -108,3 +108,16 @@ def test_redis_down_is_a_feature_store_error() -> None:
     with pytest.raises(FeatureStoreUnavailable):
         down.spent(DAY)
     client.close()
+
+
+def test_a_batch_of_reservations_is_drawn_in_order_and_is_idempotent_too(
+    budget: DiscountBudget,
+) -> None:
+    other = "2025-05-02"
+    wanted = [(DAY, "of-1", 6.0), (DAY, "of-2", 6.0), (other, "of-3", 6.0), (DAY, "of-4", 1.0)]
+    assert budget.reserve_many(wanted, budget=10.0) == [6.0, 4.0, 6.0, 0.0]
+    assert budget.spent_many([DAY, other]) == {DAY: 10.0, other: 6.0}
+    # The same batch again (a replay): the same grants, nothing more spent.
+    assert budget.reserve_many(wanted, budget=10.0) == [6.0, 4.0, 6.0, 0.0]
+    assert budget.spent_many([DAY, other]) == {DAY: 10.0, other: 6.0}
+    assert budget.reserve_many([], budget=10.0) == []

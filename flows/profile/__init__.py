@@ -17,6 +17,7 @@ from flows.profile._customer import CustomerProfile
 from flows.profile._features import GROUPS
 from flows.profile._item import ItemState, Signal, SignalKind, item_signals
 from flows.profile._triggers import (
+    TIMER_TRIGGERS,
     TRIGGERS,
     Seed,
     TriggerRules,
@@ -34,6 +35,7 @@ __all__ = [
     "CHURN_FEATURES",
     "GROUPS",
     "RESCORE_AFTER_DAYS",
+    "TIMER_TRIGGERS",
     "TRIGGERS",
     "ChurnTracker",
     "CustomerProfile",

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from flows.profile._customer import CustomerProfile
 
 __all__ = [
+    "TIMER_TRIGGERS",
     "TRIGGERS",
     "ContextLog",
     "Seed",
@@ -89,6 +90,12 @@ TRIGGERS: Final = (
     "service_recovery",
 )
 """Every offer trigger the flow knows (a bounded metric label)."""
+
+TIMER_TRIGGERS: Final = (
+    "cart_abandonment", "browse_abandonment", "churn_risk", "winback", "tier_expiry"
+)  # fmt: skip
+"""The triggers decided when the trigger watermark passes a deadline (the others, when it
+passes the event that raised them)."""
 
 _YEAR: Final = 365 * 86_400.0
 _DAY: Final = 86_400.0
