@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ import redis
 
 import events
 from feature_store import FeatureStore, KeyLayout, folded
+from flows.profile import TRIGGERS
 from models.als import AlsParams
 from models.registry import ModelRegistry
 from serving import ServingSettings, create_app
@@ -59,6 +61,7 @@ class DemoReport:
     trending: list[tuple[str, float]]
     api: dict[str, Any] = dataclasses.field(default_factory=dict)
     offers: dict[str, float] = dataclasses.field(default_factory=dict)  # by trigger/outcome
+    next_best_offer: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class _Tally:
@@ -118,7 +121,14 @@ def run_demo(
         with serve_in_background(app) as api:
             say(f"Serving the API on {api} (its OpenAPI document: {api}/openapi.json)")
             report = _live(
-                settings, found, world, namespace=namespace, rate=rate, duration=duration, say=say
+                settings,
+                found,
+                world,
+                namespace=namespace,
+                rate=rate,
+                duration=duration,
+                say=say,
+                registry=registry.root,
             )
             report.api = _ask(api, report)
     _print(report, say)
@@ -149,6 +159,7 @@ def _live(
     rate: float,
     duration: float,
     say: Callable[[str], None],
+    registry: Path,
 ) -> DemoReport:
     """Run the flow on live traffic until it has taken every event; report."""
     (port,) = free_ports(1)
@@ -164,6 +175,12 @@ def _live(
             # The generator sends events in time order: a short lateness lets the
             # event-time clocks tick (churn windows, RFM placements) within the demo.
             "SHOPKEEPER_ALLOWED_LATENESS": "PT5S",
+            # Carts and browsing left alone for 15 s are abandoned, so that those offers
+            # fire within the demo (30 min by default); they name the trained model's
+            # complements.
+            "SHOPKEEPER_CART_ABANDONMENT_MINUTES": "0.25",
+            "SHOPKEEPER_BROWSE_ABANDONMENT_MINUTES": "0.25",
+            "SHOPKEEPER_MODEL_REGISTRY": str(registry),
         },
         metrics_port=port,
         stdout=log.fileno(),
@@ -204,6 +221,14 @@ def _ask(api: str, report: DemoReport) -> dict[str, Any]:
     recent = orjson.loads((report.profile or {}).get("recent", "[]"))
     product = recent[0][0] if recent else (customer["items"] or [{}])[0].get("product_id")
     answers = {"recommendations": customer}
+    request = urllib.request.Request(  # noqa: S310 - our own API
+        f"{api}/v1/customers/{urllib.parse.quote(report.customer_id)}/next-best-offer",
+        data=b"{}",
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        report.next_best_offer = orjson.loads(response.read())
     if product:
         quoted = urllib.parse.quote(product)
         answers["cross_sell"] = get(f"/v1/items/{quoted}/cross-sell?k=3")
@@ -240,7 +265,7 @@ def _report(
         f"{trigger} {outcome}": run.metric(
             "shopkeeper_offers_decisions_total", {"trigger": trigger, "outcome": outcome}
         )
-        for trigger in ("cart_abandonment", "post_purchase", "tier_upgrade", "service_recovery")
+        for trigger in TRIGGERS
         for outcome in ("fired", "suppressed")
     }
     return DemoReport(
@@ -307,6 +332,7 @@ def _print(report: DemoReport, say: Callable[[str], None]) -> None:
         "Offers decided on event time (fired to shopkeeper.offers, suppressed with a reason): "
         + (", ".join(f"{k} {v:,.0f}" for k, v in sorted(report.offers.items())) or "none yet")
     )
+    _print_offer(report, say)
     for name, answer in report.api.items():
         subject = answer.get("customer_id") or answer.get("product_id")
         say("")
@@ -316,3 +342,23 @@ def _print(report: DemoReport, say: Callable[[str], None]) -> None:
         )
         for item in answer["items"]:
             say(f"  {item['product_id']:<10} {item['name'] or '':<40.40} {item['reason_text']}")
+
+
+def _print_offer(report: DemoReport, say: Callable[[str], None]) -> None:
+    answer = report.next_best_offer
+    offer = answer.get("offer")
+    say("")
+    if offer is None:
+        say(
+            f"POST next-best-offer for {report.customer_id}: no offer now "
+            f"({answer.get('suppressed') or answer.get('fallback') or 'nothing eligible'})"
+        )
+        return
+    discount = offer.get("discount") or {}
+    say(
+        f"POST next-best-offer for {report.customer_id}: {offer['trigger']} ({offer['reason']}), "
+        f"{discount.get('rate', 0):.0%} off ({discount.get('amount', 0)}), expected value "
+        f"{offer['expected_value']}, P(conversion) {offer['conversion_probability']}"
+    )
+    for alternative in answer.get("alternatives", []):
+        say(f"  not {alternative['trigger']}: {alternative['why']}")
