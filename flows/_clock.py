@@ -26,10 +26,13 @@ where batches end.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
+import itertools
 import math
 import pickle
+import statistics
 from collections.abc import Callable, Iterable
 from typing import Final, Literal
 
@@ -57,11 +60,15 @@ __all__ = [
 _DAY: Final = 86_400.0
 LOYALTY_WINDOW_S: Final = 365 * _DAY
 TickKind = Literal[
-    "churn", "loyalty", "cart", "browse", "winback", "tier_expiry", "churn_risk", "decide"
-]
+    "churn", "loyalty", "cart", "browse", "winback", "tier_expiry", "churn_risk",
+    "replenishment", "decide",
+]  # fmt: skip
 OFFER_TIMERS: Final = frozenset(
-    {"cart", "browse", "winback", "tier_expiry", "churn_risk", "decide"}
+    {"cart", "browse", "winback", "tier_expiry", "churn_risk", "replenishment", "decide"}
 )
+_REPLENISH: Final = "replenishment:"  # a heap entry's kind: the prefix, then the product
+_BOUGHT_KEPT: Final = 4  # purchase times kept per customer and product
+_PRODUCTS_KEPT: Final = 100  # products followed per customer
 """The tick kinds of offer triggers (the customer step decides offers on them)."""
 _Due = tuple[float, str, float, str, float]
 """A heap entry: (time, customer, window, kind, revenue); kinds are the ``TickKind``s,
@@ -71,8 +78,8 @@ _Due = tuple[float, str, float, str, float]
 class Progress(msgspec.Struct, frozen=True, gc=False):
     """What one batch of a shard says about time: its latest customer event time, its
     purchases (customer, event time, revenue), erasures and cart changes (customer, event
-    time), for the browse timer its product views, cart changes and orders (customer,
-    event time, product viewed or ""), and the events that may raise an offer (customer,
+    time), the steps of browsing and buying (customer, event time, the product viewed or
+    "", the products ordered or ()), and the events that may raise an offer (customer,
     event time), each in arrival order."""
 
     shard: int
@@ -80,7 +87,8 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
     purchases: list[tuple[str, float, float]]
     erased: list[tuple[str, float]] = []
     carts: list[tuple[str, float]] = []
-    browsing: list[tuple[str, float, str]] = []  # views (product id); "": a cart change or order
+    # Views (the product), cart changes and orders (the products bought), in order.
+    browsing: list[tuple[str, float, str, tuple[str, ...]]] = []
     asks: list[tuple[str, float]] = []  # events that may raise an offer
 
 
@@ -104,6 +112,8 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     ``tier_expiry``: the purchase at ``window`` leaves the trailing 12 months soon.
     ``churn_risk``: with no purchase since ``window``, the CLV model's churn risk
     (``1 - P(alive)``) reaches the threshold now; ``risk`` is its value.
+    ``replenishment``: ``product``, bought at ``window`` and regularly every ``cycle``
+    seconds before, is due again (less a lead time) and was not bought since.
     ``decide``: an event that may have raised an offer is passed: offers raised up to
     ``at`` are decided now, in event-time order with the timers'.
     """
@@ -113,6 +123,8 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     kind: TickKind = "churn"
     browsed: Browsed | None = None  # a browse tick's product
     risk: float | None = None  # a churn-risk tick's risk
+    product: str | None = None  # a replenishment tick's product...
+    cycle: float | None = None  # ...and its repurchase cycle (seconds)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,6 +140,8 @@ class OfferTimers:
             (two orders at least), a customer is lapsed...
         winback_min_s: ...and for this long at least.
         tier_notice_s: This long before an order leaves the trailing 12 months.
+        replenish_lead_s: A product bought three times or more is due again its median
+            interval after the last purchase, less this lead (half the interval at most).
         churn_risk: The churn risk (``1 - P(alive)`` of the CLV model's BG/NBD, on
             distinct purchase days) whose crossing raises a retention offer.
         clv: The fitted CLV parameters; ``None``: no churn-risk timer.
@@ -140,6 +154,7 @@ class OfferTimers:
     winback_factor: float | None = 2.0
     winback_min_s: float = 30 * _DAY
     tier_notice_s: float | None = 14 * _DAY
+    replenish_lead_s: float | None = 5 * _DAY
     churn_risk: float | None = 0.5
     clv: CLVParams | None = None
 
@@ -181,8 +196,8 @@ def shard_key(partition: int) -> str:
 
 class _Clock:
     __slots__ = (
-        "browsing", "buying_days", "due", "first_purchase", "latest", "refreshing", "released",
-        "segments", "shard", "timers",
+        "bought", "browsing", "buying_days", "due", "first_purchase", "latest", "refreshing",
+        "released", "segments", "shard", "timers",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -197,11 +212,13 @@ class _Clock:
         self.first_purchase: dict[str, float] = {}  # of the buyers (for their interval)
         # (first, last, distinct) purchase days of the buyers, for their churn risk
         self.buying_days: dict[str, tuple[int, int, int]] = {}
+        # customer -> product -> its latest purchase times (for replenishment)
+        self.bought: dict[str, dict[str, list[float]]] = {}
 
     def __getstate__(self) -> tuple[object, ...]:
         return (
             self.latest, self.due, self.segments, self.refreshing, self.shard, self.timers,
-            self.released, self.browsing, self.first_purchase, self.buying_days,
+            self.released, self.browsing, self.first_purchase, self.buying_days, self.bought,
         )  # fmt: skip
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
@@ -364,6 +381,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             removed = clock.segments.erase(customer, at)
             clock.first_purchase.pop(customer, None)
             clock.buying_days.pop(customer, None)
+            clock.bought.pop(customer, None)
             if removed is not None:
                 out.append((customer, removed))
             return
@@ -406,15 +424,16 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         )
         if offers.churn_risk is not None and offers.clv is not None:
             crossing = _risk_crossing(offers.clv, days, offers.churn_risk)
-            if crossing is not None:
-                heapq.heappush(clock.timers, (crossing, customer, at, "churn_risk", 0.0))
+            if crossing is not None:  # with the risk then, as of this order's days
+                risk = 1.0 - _alive(offers.clv, days, crossing)
+                heapq.heappush(clock.timers, (crossing, customer, at, "churn_risk", risk))
 
     def _pop_timer(self, out: list[Clocked]) -> None:
         """Emit the next offer timer (a browse timer whose customer viewed again since is
         re-armed from that view instead)."""
         clock = self._clock
         timers = clock.timers
-        at, customer, window, kind, _ = heapq.heappop(timers)
+        at, customer, window, kind, value = heapq.heappop(timers)  # value: cycle, or risk
         browsed = None
         if kind == "browse":
             session = clock.browsing.get(customer)
@@ -429,16 +448,17 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             browsed = session.most_viewed()
             if session.stopped or browsed.views < self._browse_min_views:
                 return
-        risk = None
-        if kind in ("winback", "churn_risk"):
-            values = clock.segments.values.get(customer)
-            if values is None or values.last_purchase != window:
-                return  # bought since, or erased
-            if kind == "churn_risk":
-                clv = self._offers.clv if self._offers is not None else None
-                if clv is None:
-                    return
-                risk = round(1.0 - _alive(clv, clock.buying_days[customer], at), 4)
+        if kind.startswith(_REPLENISH):
+            product = kind[len(_REPLENISH) :]
+            times = clock.bought.get(customer, {}).get(product, [])
+            if not any(window < bought <= at for bought in times):  # not bought since
+                out.append(
+                    (customer, Tick(at, window, "replenishment", product=product, cycle=value))
+                )
+            return
+        # Win-back and churn risk: the customer step checks no order came since ``window``
+        # (the clock learns of orders an hour of lateness behind these timers).
+        risk = round(value, 4) if kind == "churn_risk" else None
         out.append((customer, Tick(at, window, kind, browsed, risk)))  # type: ignore[arg-type]
 
     def _schedule(self, progress: Progress, out: list[Clocked]) -> None:
@@ -461,22 +481,29 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             self._arm_carts(progress.carts, after)
         for customer, t in progress.asks:
             push(clock.timers, (t, customer, t, "decide", 0.0))
-        if offers.browse_after is not None and progress.browsing:
-            self._browse(progress.browsing, offers.browse_after, out)
+        if progress.browsing and (
+            offers.browse_after is not None or offers.replenish_lead_s is not None
+        ):
+            self._steps(progress.browsing, offers, out)
 
-    def _browse(
+    def _steps(
         self,
-        steps: list[tuple[str, float, str]],
-        after: float,
+        steps: list[tuple[str, float, str, tuple[str, ...]]],
+        offers: OfferTimers,
         out: list[Clocked],
     ) -> None:
-        """Follow the browsing sessions, in arrival order, releasing the timers each step
-        passes first: what a timer sees then depends on the order of the steps only, not
-        on where batches end."""
+        """Follow browsing sessions and what customers buy, in arrival order, releasing
+        the timers each step passes first: what a timer sees then depends on the order of
+        the steps only, not on where batches end."""
         clock = self._clock
         browsing = clock.browsing
-        for customer, t, product_id in steps:
+        after = offers.browse_after
+        for customer, t, product_id, ordered in steps:
             self._advance(t, out)
+            if ordered and offers.replenish_lead_s is not None:
+                self._bought(customer, t, ordered, offers.replenish_lead_s)
+            if after is None:
+                continue
             session = browsing.get(customer)
             if not product_id:  # a cart change or an order
                 if session is not None:
@@ -486,6 +513,25 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
                 session = browsing[customer] = _Session(t)
                 heapq.heappush(clock.timers, (t + after, customer, t, "browse", 0.0))
             session.view(t, product_id)
+
+    def _bought(self, customer: str, t: float, products: tuple[str, ...], lead: float) -> None:
+        """Note an order's products; a product bought three times or more is due again
+        its median interval after the last purchase, less the lead."""
+        clock = self._clock
+        mine = clock.bought.setdefault(customer, {})
+        for product in products:
+            times = mine.pop(product, [])  # re-inserted: the dict keeps the latest last
+            if t not in times:
+                bisect.insort(times, t)
+                del times[:-_BOUGHT_KEPT]
+            mine[product] = times
+            if len(times) >= 3 and times[-1] == t:  # two intervals at least
+                cycle = statistics.median(b - a for a, b in itertools.pairwise(times))
+                if cycle >= _DAY:
+                    due = t + cycle - min(lead, cycle / 2)
+                    heapq.heappush(clock.timers, (due, customer, t, _REPLENISH + product, cycle))
+        while len(mine) > _PRODUCTS_KEPT:
+            del mine[next(iter(mine))]
 
     def _arm_carts(self, changes: list[tuple[str, float]], after: float) -> None:
         """A timer ``after`` each cart change, but those the next change of the same

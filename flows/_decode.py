@@ -23,11 +23,11 @@ _Shard = tuple[
     list[tuple[str, float, float]],
     list[tuple[str, float]],
     list[tuple[str, float]],
-    list[tuple[str, float, str]],
+    list[tuple[str, float, str, tuple[str, ...]]],
     list[tuple[str, float]],
 ]
-"""A shard's event times, purchases, erasures, cart changes, browsing steps and the
-events that may raise an offer in one batch."""
+"""A shard's event times, purchases, erasures, cart changes, the steps of browsing and
+buying, and the events that may raise an offer, in one batch."""
 
 
 class Accepted(msgspec.Struct, frozen=True, gc=False):
@@ -145,13 +145,14 @@ class Decoder:
                 t = event.timestamp.timestamp()
                 shard[0].append(t)
                 if type(event) is events.ProductViewed:
-                    shard[4].append((key, t, event.properties.product_id))
+                    shard[4].append((key, t, event.properties.product_id, ()))
                 elif type(event) in _CART_CHANGES:
                     shard[3].append((key, t))
-                    shard[4].append((key, t, ""))
+                    shard[4].append((key, t, "", ()))
                 elif type(event) is events.OrderCompleted:
                     shard[1].append((key, t, event.properties.revenue))
-                    shard[4].append((key, t, ""))
+                    bought = tuple(x.product_id for x in event.properties.products)
+                    shard[4].append((key, t, "", bought))
                     shard[5].append((key, t))
                 elif type(event) in _ASKING:
                     shard[5].append((key, t))
@@ -166,8 +167,8 @@ class Decoder:
         out += (
             (
                 shard_key(partition),
-                Progress(partition, max(times), bought, erased, carts, browsing, asks),
+                Progress(partition, max(times), orders, erased, carts, steps, asks),
             )
-            for partition, (times, bought, erased, carts, browsing, asks) in shards.items()
+            for partition, (times, orders, erased, carts, steps, asks) in shards.items()
         )
         return out

@@ -31,6 +31,7 @@ from flows.profile import (
     guardrail_context,
     item_signals,
     offer_seed,
+    replenishment,
     tier_expiry,
     winback,
 )
@@ -334,6 +335,10 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         elif kind == "churn_risk":
             risk = None if tick is None else tick.risk
             candidate = None if risk is None else churn_risk(profile, at, window, risk, rules)
+        elif kind == "replenishment":
+            if tick is None or tick.product is None or tick.cycle is None:
+                return None
+            candidate = replenishment(profile, at, window, tick.product, tick.cycle)
         elif kind == "winback":
             candidate = winback(profile, at, window, rules)
         else:

@@ -165,6 +165,12 @@ class FlowSettings(BaseSettings):
         description="The churn risk (1 - P(alive) of the CLV model; needs `clv_params`) "
         "whose crossing, in a silence after an order, raises a retention offer.",
     )
+    replenishment_lead_days: float = Field(
+        default=5,
+        ge=0,
+        description="A product bought three times or more is due again its median interval "
+        "after the last purchase, less this lead (half the interval at most).",
+    )
     tier_notice_days: float = Field(
         default=14,
         gt=0,
@@ -267,6 +273,9 @@ class FlowSettings(BaseSettings):
             winback_min_s=self.winback_min_days * 86_400,
             tier_notice_s=rules.tier_notice_s if "tier_expiry" in on else None,
             churn_risk=rules.churn_risk if "churn_risk" in on else None,
+            replenish_lead_s=self.replenishment_lead_days * 86_400
+            if "replenishment" in on
+            else None,
             clv=self.clv(),
         )
 

@@ -142,6 +142,22 @@ THRESHOLD = next(t / 1_000 for t in range(500, 700) if 12 <= _crossing(t / 1_000
 
 CASES.append(
     Case(
+        "replenishment",
+        # P1 bought every ten days: due again ten days after the last, less five of lead.
+        lambda c: [_order(c, T0 - d * DAY, f"O-{d}", 30.0) for d in (25, 15, 5)],
+        T0,
+        "due_every_10d",
+        {
+            "product_id": "P1",
+            "cycle_days": "10",
+            "last_bought_at": "2025-05-01T12:00:00Z",
+            "due_at": "2025-05-11T12:00:00Z",
+        },
+        start=T0 - 26 * DAY,
+    )
+)
+CASES.append(
+    Case(
         "churn_risk",
         lambda c: [_order(c, FIRST, "O-1", 80.0), _order(c, FIRST + 10 * DAY, "O-2", 80.0)],
         _crossing(THRESHOLD),

@@ -27,6 +27,7 @@ from flows.profile._triggers import (
     event_triggers,
     guardrail_context,
     offer_seed,
+    replenishment,
     tier_expiry,
     winback,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "guardrail_context",
     "item_signals",
     "offer_seed",
+    "replenishment",
     "tier_expiry",
     "winback",
 ]

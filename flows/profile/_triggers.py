@@ -74,6 +74,7 @@ __all__ = [
     "event_triggers",
     "guardrail_context",
     "offer_seed",
+    "replenishment",
     "tier_expiry",
     "winback",
 ]
@@ -83,6 +84,7 @@ TRIGGERS: Final = (
     "browse_abandonment",
     "churn_risk",
     "winback",
+    "replenishment",
     "post_purchase",
     "tier_upgrade",
     "near_tier",
@@ -92,7 +94,8 @@ TRIGGERS: Final = (
 """Every offer trigger the flow knows (a bounded metric label)."""
 
 TIMER_TRIGGERS: Final = (
-    "cart_abandonment", "browse_abandonment", "churn_risk", "winback", "tier_expiry"
+    "cart_abandonment", "browse_abandonment", "churn_risk", "winback", "tier_expiry",
+    "replenishment",
 )  # fmt: skip
 """The triggers decided when the trigger watermark passes a deadline (the others, when it
 passes the event that raised them)."""
@@ -263,6 +266,25 @@ def churn_risk(
     }
     reason = f"churn_risk_over_{round(rules.churn_risk * 100)}"
     return Candidate(p._customer, "churn_risk", at, f"risk:{iso(window)}", reason, features)
+
+
+def replenishment(
+    p: CustomerProfile, at: float, window: float, product: str, cycle: float
+) -> Candidate | None:
+    """The replenishment candidate at ``at`` for ``product``, last bought at ``window``
+    and bought every ``cycle`` seconds before (the clock checked it was not bought
+    since, in the order events came)."""
+    if p.erased:
+        return None
+    days = round(cycle / _DAY)
+    features = {
+        "product_id": product,
+        "cycle_days": str(days),
+        "last_bought_at": iso(window),
+        "due_at": iso(window + cycle),
+    }
+    state = f"{product}:{iso(window)}"
+    return Candidate(p._customer, "replenishment", at, state, f"due_every_{days}d", features)
 
 
 def _orders_after(p: CustomerProfile, since: float) -> list[tuple[float, int]]:
