@@ -229,6 +229,11 @@ class CLVParams:
             monthly_discount_rate=monthly_discount_rate,
         )
 
+    def stamped(self) -> CLVParams:
+        """These parameters with the version their values give (``<fitted_at>-<hash>``),
+        as ``fit_clv`` stamps them: for parameters set by hand."""
+        return dataclasses.replace(self, version=_version(self))
+
     def to_json(self) -> bytes:
         """Encode as JSON (floats round-trip exactly)."""
         return json.dumps(_to_dict(self), indent=2, sort_keys=True).encode() + b"\n"

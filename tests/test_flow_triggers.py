@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from models.clv import BetaGeo, CLVParams, GammaGamma
-from models.clv import _version as clv_version
 from models.offers import Policy
 from shopkeeper.embedded import Endpoints
 from tests.flowkit import event, prepare, product, run_to_end, send
@@ -117,7 +116,7 @@ _PARAMS = CLVParams(
     dt.date(2025, 1, 1), 1_000, 400, -1.0, -1.0, "EUR",
     dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "",
 )  # fmt: skip
-CLV = dataclasses.replace(_PARAMS, version=clv_version(_PARAMS))  # as fit_clv stamps it
+CLV = _PARAMS.stamped()
 FIRST = T0 - 60 * DAY  # two orders ten days apart, then silence
 
 
