@@ -81,10 +81,6 @@ class OfferContent:
             settings.offer_default_basket,
         )
 
-    def __call__(self, decision: Decision, seed: Seed | None) -> dict[str, Any]:
-        """The ``content`` of a fired offer."""
-        return self.batch([(decision, seed)])[0]
-
     def batch(self, offers: list[tuple[Decision, Seed | None]]) -> list[dict[str, Any]]:
         """The ``content`` of each fired offer, in order; the budget is read and drawn on
         in one round trip each."""

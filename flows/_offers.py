@@ -18,6 +18,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from flows._content import OfferContent
 from flows._signals import tier_signals
 from flows._state import ProfileOut
+from flows.profile import Seed
 from flows.profile._format import iso
 from models.offers import Decision
 
@@ -61,12 +62,10 @@ def offer_messages(
     updates: list[tuple[str, ProfileOut]], content: OfferContent | None = None
 ) -> list[Message]:
     """The fired offers, with their expiry (and content)."""
-    fired = [
-        (d, {seed.offer_id: seed for seed in update.seeds}.get(d.offer_id))
-        for _, update in updates
-        for d in update.decisions
-        if d.fired
-    ]
+    fired: list[tuple[Decision, Seed | None]] = []
+    for _, update in updates:
+        seeds = {seed.offer_id: seed for seed in update.seeds}
+        fired += ((d, seeds.get(d.offer_id)) for d in update.decisions if d.fired)
     contents = content.batch(fired) if content is not None else [None] * len(fired)
     out: list[Message] = []
     for (d, _), made in zip(fired, contents, strict=True):

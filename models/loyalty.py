@@ -131,6 +131,26 @@ class LoyaltyPolicy:
     tiers: tuple[tuple[str, float], ...] = DEFAULT_TIERS
     window: dt.timedelta = dt.timedelta(days=365)
     _rate: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_text(cls, tiers: str, points_per_unit: float = 1.0) -> LoyaltyPolicy:
+        """The policy of tiers written ``name:threshold,...`` (as settings hold them).
+
+        Raises:
+            ValueError: a part is not ``name:threshold``, or the tiers break a rule above.
+
+        Example:
+            >>> LoyaltyPolicy.from_text("Member:0, VIP:1000").tiers
+            (('Member', 0.0), ('VIP', 1000.0))
+        """
+        parsed: list[tuple[str, float]] = []
+        for part in tiers.split(","):
+            name, sep, threshold = part.partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"loyalty tier {part!r} is not name:threshold")
+            parsed.append((name.strip(), float(threshold)))
+        return cls(points_per_unit=points_per_unit, tiers=tuple(parsed))
+
     _thresholds: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Catalog", "ItemInfo"]
+__all__ = ["Catalog", "ItemInfo", "as_number"]
 
 _RETIRED = frozenset({"discontinued", "end_of_life"})
 _UNAVAILABLE = frozenset({"out_of_stock"})
@@ -44,18 +44,18 @@ class ItemInfo:
         """From catalogue fields as stored (strings) or snapshotted (JSON values);
         a field that does not parse counts as unknown."""
         status = fields.get("inventory_status")
-        quantity = _number(fields.get("inventory_quantity"))
+        quantity = as_number(fields.get("inventory_quantity"))
         in_stock = status not in _UNAVAILABLE and not (status is None and quantity == 0)
         consumable = str(fields.get("is_consumable", "")).lower() in ("1", "true")
         successor = fields.get("successor_product_id")
         return cls(
             name=_text(fields.get("name")),
-            price=_number(fields.get("price")),
+            price=as_number(fields.get("price")),
             category=_text(fields.get("category")),
             in_stock=in_stock,
             retired=fields.get("lifecycle_status") in _RETIRED,
             successor=_text(successor),
-            replenishment_days=_number(fields.get("replenishment_days")) if consumable else None,
+            replenishment_days=as_number(fields.get("replenishment_days")) if consumable else None,
         )
 
 
@@ -119,7 +119,8 @@ def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def _number(value: object) -> float | None:
+def as_number(value: object) -> float | None:
+    """A finite number read from a stored value, or None (booleans are not numbers)."""
     if value is None or isinstance(value, bool):
         return None
     try:

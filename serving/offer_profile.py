@@ -33,6 +33,7 @@ from collections.abc import Mapping
 import orjson
 
 from models.offers import WEEK, Candidate, ContactBook, Context, Policy
+from serving.catalog import as_number
 from serving.customers import CustomerView
 
 __all__ = ["OfferProfile", "contact_book"]
@@ -77,19 +78,19 @@ class OfferProfile:
             for name, value in fields.items()
             if name.startswith("consent:") and value in ("0", "1")
         }
-        tickets = _number(fields.get("open_tickets"))
+        tickets = as_number(fields.get("open_tickets"))
         return cls(
             consent=consent,
             timezone=fields.get("trait:timezone") or None,
             open_tickets=int(tickets) if tickets is not None else 0,
             cart=_cart(fields.get("cart")),
             cart_since=fields.get("cart_since", ""),
-            churn_probability=_share(_number(fields.get("churn_probability"))),
-            clv_12m=_positive(_number(fields.get("clv_12m"))),
-            aov=_positive(_number(fields.get("aov"))),
+            churn_probability=_share(as_number(fields.get("churn_probability"))),
+            clv_12m=_positive(as_number(fields.get("clv_12m"))),
+            aov=_positive(as_number(fields.get("aov"))),
             last_purchase_at=_time(fields.get("last_purchase_at")),
             loyalty_tier=fields.get("loyalty_tier") or None,
-            loyalty_spend_12m=_positive(_number(fields.get("loyalty_spend_12m"))),
+            loyalty_spend_12m=_positive(as_number(fields.get("loyalty_spend_12m"))),
             contacts=_contacts(fields.get("offers_contacts")),
             states=_states(fields.get("offers_states")),
             view=CustomerView.parse(fields),
@@ -165,20 +166,10 @@ def _cart(text: str | None) -> dict[str, tuple[int, float]]:
     for product, line in value.items() if isinstance(value, dict) else []:
         if not isinstance(line, dict):
             continue
-        qty, price = _number(line.get("qty")), _number(line.get("price"))
+        qty, price = as_number(line.get("qty")), as_number(line.get("price"))
         if qty is not None and qty >= 1 and price is not None and price >= 0:
             out[str(product)] = (int(qty), price)
     return out
-
-
-def _number(value: object) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _share(value: float | None) -> float | None:

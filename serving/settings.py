@@ -176,10 +176,4 @@ class ServingSettings(BaseSettings):
         Raises:
             ValueError: The tiers are not ``name:threshold`` pairs increasing from 0.
         """
-        tiers: list[tuple[str, float]] = []
-        for part in self.loyalty_tiers.split(","):
-            name, sep, threshold = part.partition(":")
-            if not sep or not name.strip():
-                raise ValueError(f"loyalty tier {part!r} is not name:threshold")
-            tiers.append((name.strip(), float(threshold)))
-        return LoyaltyPolicy(tiers=tuple(tiers))
+        return LoyaltyPolicy.from_text(self.loyalty_tiers)
