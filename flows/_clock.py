@@ -216,23 +216,15 @@ class _Clock:
         self.bought: dict[str, dict[str, list[float]]] = {}
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (
-            self.latest, self.due, self.segments, self.refreshing, self.shard, self.timers,
-            self.released, self.browsing, self.first_purchase, self.buying_days, self.bought,
-        )  # fmt: skip
+        return tuple(getattr(self, name) for name in _CLOCK_STATE)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        (
-            self.latest,
-            self.due,
-            self.segments,
-            self.refreshing,
-            self.shard,
-            self.timers,
-            self.released,
-            self.browsing,
-            self.first_purchase,
-        ) = state  # type: ignore[assignment]
+        for name, value in zip(_CLOCK_STATE, state, strict=True):
+            setattr(self, name, value)
+
+
+_CLOCK_STATE: Final = _Clock.__slots__
+"""A clock's snapshot: every slot, in this order."""
 
 
 class _Session:

@@ -79,6 +79,7 @@ __all__ = [
     "Policy",
     "SuppressionReason",
     "TriggerName",
+    "near_tier_state",
     "offer_id",
 ]
 
@@ -104,6 +105,14 @@ def offer_id(customer_id: str, trigger: TriggerName, state_key: str) -> str:
     """Return the deterministic id of an offer: one per customer, trigger and state."""
     digest = hashlib.sha256(f"{customer_id}|{trigger}|{state_key}".encode()).hexdigest()
     return "of-" + digest[:24]
+
+
+def near_tier_state(tier: str, year: int, tier_since: str) -> str:
+    """The state of a near-tier nudge towards ``tier``: one per (UTC) ``year`` and spell
+    in the current tier (``tier_since``: when it began, as the profile's
+    ``loyalty_tier_changed_at`` has it; "": the customer's tier never changed), so a
+    customer who falls back near a tier they had left is nudged again."""
+    return f"{tier}:{year}:{tier_since}"
 
 
 @functools.lru_cache(maxsize=512)

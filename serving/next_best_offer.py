@@ -33,7 +33,7 @@ from typing import Final
 
 from models.loyalty import LoyaltyPolicy
 from models.offer_value import CustomerNumbers, Discount, OfferEconomics, choose_discount
-from models.offers import Candidate, Policy, offer_id
+from models.offers import Candidate, Policy, near_tier_state, offer_id
 from serving.catalog import Catalog
 from serving.offer_profile import OfferProfile, contact_book
 from serving.recommend import Recommender, Suggestion, Trending
@@ -166,11 +166,12 @@ def eligible_actions(
     )
     nudge = _near_tier(profile, rules)
     if nudge is not None:
-        # The flow's state and reason: one nudge per tier and (UTC) year.
+        # The flow's state and reason: one nudge per tier, (UTC) year and spell in a tier.
         tier, missing = nudge
         year = dt.datetime.fromtimestamp(now, dt.UTC).year
+        state = near_tier_state(tier, year, profile.loyalty_tier_changed_at)
         reason = f"near_{tier.lower()}"
-        out.append(Action("near_tier", f"{tier}:{year}", reason, max(usual, missing), personal))
+        out.append(Action("near_tier", state, reason, max(usual, missing), personal))
     churn = profile.churn_probability
     if churn is not None and churn >= rules.churn_threshold:
         out.append(Action("churn_risk", f"since@{since}", "churn_risk_high", usual, personal))

@@ -65,6 +65,7 @@ class OfferProfile:
     aov: float | None = None
     last_purchase_at: float | None = None
     loyalty_tier: str | None = None
+    loyalty_tier_changed_at: str = ""  # when the current tier began ("": never changed)
     loyalty_spend_12m: float | None = None
     contacts: list[tuple[float, str]] = dataclasses.field(default_factory=list)
     states: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -90,6 +91,7 @@ class OfferProfile:
             aov=_positive(as_number(fields.get("aov"))),
             last_purchase_at=_time(fields.get("last_purchase_at")),
             loyalty_tier=fields.get("loyalty_tier") or None,
+            loyalty_tier_changed_at=fields.get("loyalty_tier_changed_at", ""),
             loyalty_spend_12m=_positive(as_number(fields.get("loyalty_spend_12m"))),
             contacts=_contacts(fields.get("offers_contacts")),
             states=_states(fields.get("offers_states")),

@@ -160,13 +160,15 @@ def snapshot_features(
 def decisions(infra: Endpoints, namespace: str) -> dict[str, dict[str, Any]]:
     """Every offer decision the flow sent, fired (``shopkeeper.offers``) or suppressed
     (``offer_suppressed`` signals), by offer or signal id (at-least-once: a repeat is the
-    same)."""
+    same, and an id never names two different decisions)."""
     found: dict[str, dict[str, Any]] = {}
     for name in (events.OFFERS, events.SIGNALS):
         for message in read_topic(infra, events.in_namespace(name, namespace)):
             body = orjson.loads(message.value())
             if name == events.OFFERS or body.get("signal") == "offer_suppressed":
-                found[body.get("signal_id", body["offer_id"])] = body
+                key = body.get("signal_id", body["offer_id"])
+                seen = found.setdefault(key, body)
+                assert seen == body, f"{key} names two different decisions: {seen} and {body}"
     return found
 
 

@@ -7,16 +7,21 @@ Kafka broker and Redis, and compares every customer's and item's stored features
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import redis
 
 import events
+from feature_store import DiscountBudget, KeyLayout
 from shopkeeper.embedded import Endpoints
 from shopkeeper.flow_runner import FlowRun, flow_settings, free_ports, start_flow
 from shopkeeper.generator import GeneratorConfig, Item, Malformed, World
@@ -51,6 +56,12 @@ def _run(infra: Endpoints, namespace: str, **options: object) -> FlowRun:
     if lateness is not None:
         env["SHOPKEEPER_ALLOWED_LATENESS"] = str(lateness)
         env["SHOPKEEPER_OFFER_TRIGGER_LATENESS"] = str(lateness)
+    budget = options.pop("budget", None)
+    if budget is not None:
+        env["SHOPKEEPER_OFFER_DAILY_BUDGET"] = str(budget)
+    batch_size = options.pop("batch_size", None)
+    if batch_size is not None:
+        env["SHOPKEEPER_BATCH_SIZE"] = str(batch_size)
     return start_flow(env, stderr=subprocess.DEVNULL, **options)  # type: ignore[arg-type]
 
 
@@ -88,38 +99,58 @@ def test_one_and_two_processes_give_identical_features(infra: Endpoints, unique:
 
 @pytest.mark.slow
 def test_kill_nine_five_times_loses_nothing_and_counts_nothing_twice(
-    infra: Endpoints, unique: str, tmp_path: object
+    infra: Endpoints, unique: str, tmp_path: Path
 ) -> None:
-    from pathlib import Path
-
     items = _history(customers=2_500, days=120, limit=100_000)
     assert len(items) == 100_000
     clean, crashed = f"clean{unique}", f"crash{unique}"
-    _replayed(infra, clean, items)
+    # A budget never reached: which offer gets the last of a day's budget depends on the
+    # order offers are decided in across shards, which batching changes.
+    _replayed(infra, clean, items, budget=1e9)
 
     prepare(infra, crashed)
     send(infra, crashed, items)
-    recovery = Path(str(tmp_path)) / "recovery"
+    recovery = tmp_path / "recovery"
     chaos = random.Random(7)
     kills = 0
     while kills < 5:
-        run = _run(infra, crashed, recovery_dir=recovery, snapshot_interval_s=1)
-        deadline = time.monotonic() + chaos.uniform(1.0, 2.5)
+        before = _snapshot_epoch(recovery)
+        # Small polls: many epochs, so the run is killed well before its end five times.
+        run = _run(
+            infra,
+            crashed,
+            recovery_dir=recovery,
+            snapshot_interval_s=1,
+            batch_size=1_000,
+            budget=1e9,
+        )
+        # Killed only once this run has snapshotted its state (the clocks' included),
+        # then at a random moment: every restart resumes from a snapshot, not the start.
+        _until(functools.partial(_snapshotted_or_exited, run, recovery, before), timeout=60)
+        deadline = time.monotonic() + chaos.uniform(0.0, 0.5)
         while time.monotonic() < deadline and run.processes[0].poll() is None:
             time.sleep(0.05)
         if run.processes[0].poll() is not None:
+            assert run.wait(timeout=30) == 0
             break  # it finished before this kill: the run is over
         run.stop(signal.SIGKILL)
         run.wait(timeout=30)
         kills += 1
     assert kills == 5, "the flow finished before it was killed five times: make the run longer"
-    final = _run(infra, crashed, recovery_dir=recovery, snapshot_interval_s=1)
+    final = _run(infra, crashed, recovery_dir=recovery, snapshot_interval_s=1, budget=1e9)
     assert final.wait(timeout=240) == 0
 
     customers = customer_ids(items)
     crashed_state = snapshot_features(infra, crashed, customers)
     assert crashed_state
     assert differences(crashed_state, snapshot_features(infra, clean, customers)) == {}
+    offers = decisions(infra, clean)
+    assert any(o.get("expires_at") for o in offers.values())  # some fired
+    assert decisions(infra, crashed) == offers  # the same offers and suppressions, once each
+    days = sorted({o["at"][:10] for o in offers.values() if o.get("expires_at")})
+    spent = {ns: _budget(infra, ns).spent_many(days) for ns in (clean, crashed)}
+    assert spent[crashed] == spent[clean]  # no discount reserved twice
+    assert sum(spent[clean].values()) > 0
     # Every malformed message is in the dead-letter topic under its deterministic id; a
     # replayed epoch may write it again, under the same id.
     malformed = [i for i in items if isinstance(i, Malformed)]
@@ -127,6 +158,26 @@ def test_kill_nine_five_times_loses_nothing_and_counts_nothing_twice(
     by_id = {m.key(): m.value() for m in dead}
     assert len(by_id) == len(malformed)
     assert sorted(by_id.values()) == sorted(m.value for m in malformed)
+
+
+def _snapshotted_or_exited(run: FlowRun, recovery: Path, before: int) -> bool:
+    return _snapshot_epoch(recovery) > before or run.processes[0].poll() is not None
+
+
+def _budget(infra: Endpoints, namespace: str) -> DiscountBudget:
+    return DiscountBudget(redis.Redis.from_url(infra.redis_url), KeyLayout(namespace))
+
+
+def _snapshot_epoch(recovery: Path, step: str = "track_time") -> int:
+    """The latest epoch of which the recovery store holds a snapshot of ``step``'s state."""
+    latest = -1
+    for part in sorted(recovery.glob("part-*.sqlite3")):
+        with sqlite3.connect(part) as db:
+            (epoch,) = db.execute(
+                "SELECT MAX(snap_epoch) FROM snaps WHERE step_id LIKE ?", (f"%{step}%",)
+            ).fetchone()
+        latest = max(latest, -1 if epoch is None else int(epoch))
+    return latest
 
 
 def _until(condition: Callable[[], bool], timeout: float) -> None:

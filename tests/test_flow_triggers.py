@@ -21,6 +21,7 @@ from tests.flowkit import event, prepare, product, run_to_end, send
 from tests.test_flow_offers import T0, _decisions, _shard_zero
 
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 MINUTE = dt.timedelta(minutes=1)
 
 Story = Callable[[str], list[Any]]
@@ -46,7 +47,8 @@ class Case:
     at: dt.datetime
     reason: str
     features: dict[str, str]
-    again: Story | None = None  # events after the story that raise the same state again
+    again: Story | None = None  # events after the story that raise the same state again...
+    again_reason: str = "already_fired"  # ...and why that is suppressed
     start: dt.datetime = T0 - 2 * DAY  # before the story's first event
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -69,7 +71,12 @@ CASES = [
             "last_viewed_at": "2025-05-06T11:30:00Z",
             "idle_minutes": "30",
         },
-        again=lambda c: [_view(c, T0 + DAY - 35 * MINUTE), _view(c, T0 + DAY - 30 * MINUTE)],
+        # Each session is a state of its own; a second one the same day meets the cap.
+        again=lambda c: [
+            _view(c, T0 + 2 * HOUR - 35 * MINUTE),
+            _view(c, T0 + 2 * HOUR - 30 * MINUTE),
+        ],
+        again_reason="trigger_cap",
     ),
     Case(
         "winback",
@@ -253,7 +260,7 @@ def test_each_trigger_fires_once_on_time_and_each_guardrail_says_why(
         assert offer["features"] == case.features
     expected = {(customers[v], reason) for v, reason in VARIANTS.items() if reason is not None}
     if case.again is not None:
-        expected.add((customers["fires"], "already_fired"))
+        expected.add((customers["fires"], case.again_reason))
     assert {(s["customer_id"], s["reason"]) for s in suppressed} == expected
     assert len(suppressed) == len(expected)
     assert (

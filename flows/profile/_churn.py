@@ -90,6 +90,11 @@ class ChurnTracker:
         return True
 
     @property
+    def horizon_days(self) -> float:
+        """Days of silence after a purchase that label its window as churned."""
+        return self._horizon / _DAY
+
+    @property
     def last_purchase(self) -> float | None:
         """Event time of the latest purchase, if any."""
         return None if self._last_purchase == -math.inf else self._last_purchase

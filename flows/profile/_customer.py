@@ -670,6 +670,9 @@ class CustomerProfile:
             hashes.byteswap()
             times.byteswap()
         self._seen = OrderedDict(zip(hashes, times, strict=True))
+        # Configuration that the nested state holds already (for a reset after erasure).
+        self._churn_horizon_days = self._churn.horizon_days
+        self._loyalty_policy = self._loyalty.policy
         self._learned = []
         self._made = []
         self._tier_changes = []

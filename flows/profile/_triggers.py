@@ -53,7 +53,7 @@ import events
 from flows.profile._features import CLV
 from flows.profile._format import MONEY_SCALE, NEVER, iso, money, to_units
 from models.loyalty import LoyaltyPolicy, TierChange
-from models.offers import Candidate, Context
+from models.offers import Candidate, Context, near_tier_state
 
 _DETRACTOR: Final = 6  # NPS 0-6
 _BAD_CSAT: Final = 2  # CSAT 1-2 of 5
@@ -247,7 +247,9 @@ def browse_abandonment(
         "idle_minutes": str(round(rules.browse_after / 60)),
     }
     reason = f"viewed_{browsed.views}x_no_add"
-    return Candidate(p._customer, "browse_abandonment", at, browsed.product_id, reason, features)
+    # One state per session: the same product browsed again next month is a new one.
+    state = f"{browsed.product_id}:{iso(browsed.first)}"
+    return Candidate(p._customer, "browse_abandonment", at, state, reason, features)
 
 
 def churn_risk(
@@ -404,7 +406,8 @@ def _near_tier(p: CustomerProfile, t: float, rules: TriggerRules) -> Candidate |
     if not 0 < gap <= rules.near_tier_share * threshold:
         return None
     features = {"tier": account.tier, "next_tier": name, "spend_to_next": f"{gap:.2f}"}
-    state = f"{name}:{iso(t)[:4]}"
+    since = iso(p._tier_change.t) if p._tier_change is not None else ""  # as the hash has it
+    state = near_tier_state(name, int(iso(t)[:4]), since)
     return Candidate(p._customer, "near_tier", t, state, f"near_{name.lower()}", features)
 
 
@@ -477,7 +480,7 @@ def event_triggers(
                     customer,
                     "tier_upgrade",
                     change.t,
-                    change.new,
+                    f"{change.new}:{iso(change.t)}",  # each upgrade its own state
                     f"tier_{change.new.lower()}",
                     features,
                 )
