@@ -39,6 +39,7 @@ from typing import Final, Literal
 import msgspec
 from bytewax.operators import StatefulBatchLogic
 
+from flows._accepted import Accepted
 from flows._segments import SEGMENT_REFRESH_S, SegmentOut, ShardSegments
 from flows.metrics import FlowMetrics
 from flows.profile import churn_due_offsets
@@ -90,6 +91,9 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
     # Views (the product), cart changes and orders (the products bought), in order.
     browsing: list[tuple[str, float, str, tuple[str, ...]]] = []
     asks: list[tuple[str, float]] = []  # events that may raise an offer
+    # The customers' events themselves, by customer, each in arrival order: the clock
+    # hands them on ahead of its ticks (see ``flows._decode.Decoder``).
+    events: list[tuple[str, list[Accepted]]] = []
 
 
 class Browsed(msgspec.Struct, frozen=True, gc=False):
@@ -259,8 +263,8 @@ class _Session:
         return Browsed(product, views, first, last)
 
 
-Clocked = tuple[str, Tick | SegmentOut]
-"""What a clock emits: a customer's tick, or their RFM placement."""
+Clocked = tuple[str, Tick | SegmentOut | list[Accepted]]
+"""What a clock emits: a customer's events (handed on), tick, or RFM placement."""
 
 
 class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
@@ -328,6 +332,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
     def on_batch(self, values: list[Progress]) -> tuple[Iterable[Clocked], bool]:
         out: list[Clocked] = []
         for progress in values:
+            out += progress.events  # ahead of every tick they may come before
             self._schedule(progress, out)
         self._advance(self._clock.latest, out)
         self._report()

@@ -13,8 +13,9 @@ from bytewax.operators import StatefulBatchLogic
 
 import events
 from feature_store import PopularityCount, PopularityKind, PopularityResolution
+from flows._accepted import Accepted
 from flows._clock import OFFER_TIMERS, Progress, Tick
-from flows._decode import Accepted, Clocked, Keyed, Rejected
+from flows._decode import Clocked, Keyed, Rejected
 from flows.metrics import FlowMetrics
 from flows.profile import (
     CustomerProfile,

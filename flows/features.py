@@ -1,22 +1,26 @@
 """The feature flow: Kafka events → live customer and item features in Redis.
 
     read_kafka → decode_event → split_rejected ─▶ to_dlq_message → write_dlq
-                                     │ accepted, grouped by customer (or product)
-                               split_progress ─▶ track_time (clock + RFM segments per shard)
-                                     │                  │ ticks
-                               split_catalog            │
-                  customer events │        │ catalogue  │
-                      merge_ticks ◀────────┼────────────┘
-                   update_profile ┤        │
-                                  ├─ route_signals ─▶ merge_item_inputs → update_item
-                                  ├─ route_churn ─▶ update_churn_model (one model) ─┐
-                                  ▼                                          ▼       │
-                               merge_updates ◀───────────────────────────────┴───────┘
-                                  ▼
-                            write_features (Redis)
-    (profiles' tier changes and the clocks' segment moves) ─▶ write_signals (shopkeeper.signals)
+                                     │ accepted
+                               split_progress ──────────▶ track_time (a clock per shard:
+                                     │ catalogue                │  watermark, timers, RFM)
+                                     │                          │ the shard's customer
+                                     │                          ▼ events, then its ticks
+                                     │                   update_profile
+                                     │                          ├─ route_signals ─┐
+                                     └───────────▶ merge_item_inputs ◀────────────┘
+                                                                ▼
+                                                          update_item
+    update_profile ─ route_churn ─▶ update_churn_model (one model)
+    profiles, items, churn scores, RFM placements ─▶ merge_updates → write_features (Redis)
+    tier changes, segment moves, suppressed offers ─▶ write_signals (shopkeeper.signals)
+    fired offers ─▶ crm_messages (their content) ─▶ write_offers (shopkeeper.offers)
 
-With ``SHOPKEEPER_INTELLIGENCE=false`` the clocks and the churn model are left out.
+The customers' events go through their shard's clock, which hands them on ahead of the
+ticks they come before: on one path they stay in order, so with several workers a tick
+never overtakes the events it is about. With ``SHOPKEEPER_INTELLIGENCE=false`` the
+clocks and the churn model are left out, and customer events go straight to
+``update_profile``.
 
 Run it with ``shopkeeper flow run`` or directly::
 
@@ -42,6 +46,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 import events
+from flows._accepted import Accepted
 from flows._clock import ClockLogic, Tick
 from flows._content import OfferContent
 from flows._decode import Decoder, Rejected
@@ -74,8 +79,10 @@ def _rekeyed(outputs: list[tuple[str, tuple[str, _V]]]) -> list[tuple[str, _V]]:
     return [keyed for _, keyed in outputs]
 
 
-def _is_tick(item: tuple[str, Tick | SegmentOut]) -> bool:
-    return type(item[1]) is Tick
+def _is_for_customer(item: tuple[str, Tick | SegmentOut | list[Accepted]]) -> bool:
+    """Whether a clock's output goes to the customer step (events and ticks, not RFM
+    placements)."""
+    return type(item[1]) is not SegmentOut
 
 
 def build_flow(
@@ -104,7 +111,7 @@ def build_flow(
     """
     flow = Dataflow("shopkeeper_features")
     records = op.input("read_kafka", flow, source)
-    decoder_step = Decoder(settings.namespace, metrics, decoder)
+    decoder_step = Decoder(settings.namespace, metrics, decoder, clocked=settings.intelligence)
     decoded = op.flat_map_batch("decode_event", records, decoder_step.batch)
     split = op.branch("split_rejected", decoded, is_accepted)
     rejected: Any = split.falses
@@ -123,10 +130,11 @@ def build_flow(
             metrics=metrics,
             offers=settings.offer_timers(),
         )
+        # The customers' events come through their shard's clock, ahead of its ticks.
         clocks = op.stateful_batch("track_time", by_clock.trues, clock)
         clocked = op.flat_map_batch("key_ticks_by_customer", clocks, _rekeyed)
-        by_output: Any = op.branch("split_ticks", clocked, _is_tick)
-        customer_inputs = op.merge("merge_ticks", by_kind.trues, by_output.trues)
+        by_output: Any = op.branch("split_ticks", clocked, _is_for_customer)
+        customer_inputs = by_output.trues
     profiles = op.stateful_batch(
         "update_profile", customer_inputs, CustomerLogic.builder(settings, metrics)
     )

@@ -166,6 +166,7 @@ def decisions(infra: Endpoints, namespace: str) -> dict[str, dict[str, Any]]:
         for message in read_topic(infra, events.in_namespace(name, namespace)):
             body = orjson.loads(message.value())
             if name == events.OFFERS or body.get("signal") == "offer_suppressed":
+                assert body["customer_id"], f"a decision for no customer: {body}"
                 key = body.get("signal_id", body["offer_id"])
                 seen = found.setdefault(key, body)
                 assert seen == body, f"{key} names two different decisions: {seen} and {body}"

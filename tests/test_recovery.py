@@ -18,8 +18,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from flows._accepted import Accepted
 from flows._clock import ClockLogic, Progress, Tick
-from flows._decode import Accepted, Decoder
+from flows._decode import Decoder
+from flows._segments import SegmentOut
 from flows._source import Record
 from flows._state import CustomerLogic, ProfileOut
 from flows.metrics import FlowMetrics
@@ -51,7 +53,7 @@ class _Steps:
 
     def __init__(self, settings: FlowSettings, *, restore_every_batch: bool) -> None:
         self._metrics = FlowMetrics(CollectorRegistry())
-        self._decoder = Decoder(settings.namespace, self._metrics)
+        self._decoder = Decoder(settings.namespace, self._metrics, clocked=True)
         self._clock = ClockLogic.builder(
             lateness=settings.allowed_lateness.total_seconds(),
             horizon_days=settings.churn_horizon_days,
@@ -70,17 +72,13 @@ class _Steps:
             by_customer: dict[str, list[list[Accepted] | Tick]] = {}
             progress: dict[str, list[Progress]] = {}
             for keyed in self._decoder.batch(records):
-                if not isinstance(keyed, tuple):
-                    continue  # rejected
-                key, value = keyed
-                if isinstance(value, Progress):
-                    progress.setdefault(key, []).append(value)
-                elif key.startswith("c"):  # customer events (catalogue keys are products)
-                    by_customer.setdefault(key, []).append(value)
+                if isinstance(keyed, tuple) and isinstance(keyed[1], Progress):
+                    progress.setdefault(keyed[0], []).append(keyed[1])
+            # Customer events come through their shard's clock, ahead of its ticks.
             for shard, shard_progress in sorted(progress.items()):
                 clock = self._step(self._clocks, shard, self._clock)
                 for customer, out in clock.on_batch(shard_progress)[0]:
-                    if isinstance(out, Tick):
+                    if not isinstance(out, SegmentOut):
                         by_customer.setdefault(customer, []).append(out)
             for customer, values in sorted(by_customer.items()):
                 logic = self._step(self._customers, customer, self._customer)
