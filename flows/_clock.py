@@ -49,6 +49,7 @@ __all__ = [
     "LOYALTY_WINDOW_S",
     "OFFER_TIMERS",
     "Browsed",
+    "CatalogChange",
     "ClockLogic",
     "Clocked",
     "OfferTimers",
@@ -62,12 +63,18 @@ _DAY: Final = 86_400.0
 LOYALTY_WINDOW_S: Final = 365 * _DAY
 TickKind = Literal[
     "churn", "loyalty", "cart", "browse", "winback", "tier_expiry", "churn_risk",
-    "replenishment", "decide",
+    "replenishment", "price_drop", "back_in_stock", "decide",
 ]  # fmt: skip
 OFFER_TIMERS: Final = frozenset(
-    {"cart", "browse", "winback", "tier_expiry", "churn_risk", "replenishment", "decide"}
-)
+    {
+        "cart", "browse", "winback", "tier_expiry", "churn_risk", "replenishment",
+        "price_drop", "back_in_stock", "decide",
+    }
+)  # fmt: skip
 _REPLENISH: Final = "replenishment:"  # a heap entry's kind: the prefix, then the product
+_PRICE: Final = "price:"  # a catalogue price change: the prefix, then the product
+_STOCK: Final = "stock:"  # a catalogue stock change (value 1: in stock, 0: out)
+_VIEWS_KEPT: Final = 3  # view times kept per customer and product (for catalogue triggers)
 _BOUGHT_KEPT: Final = 4  # purchase times kept per customer and product
 _PRODUCTS_KEPT: Final = 100  # products followed per customer
 """The tick kinds of offer triggers (the customer step decides offers on them)."""
@@ -94,6 +101,20 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
     # The customers' events themselves, by customer, each in arrival order: the clock
     # hands them on ahead of its ticks (see ``flows._decode.Decoder``).
     events: list[tuple[str, list[Accepted]]] = []
+    # Catalogue changes (prices, stock), sent to every shard: a clock joins each, at its
+    # event time, to the shard's customers who viewed the product.
+    catalog: list[CatalogChange] = []
+
+
+class CatalogChange(msgspec.Struct, frozen=True, gc=False):
+    """A product's new price (in ``currency``) or stock (``True``: in stock, ``False``:
+    out of stock) at event time ``at``; ``None``: unchanged by this update."""
+
+    product_id: str
+    at: float
+    price: float | None = None
+    currency: str | None = None
+    in_stock: bool | None = None
 
 
 class Browsed(msgspec.Struct, frozen=True, gc=False):
@@ -118,6 +139,9 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     (``1 - P(alive)``) reaches the threshold now; ``risk`` is its value.
     ``replenishment``: ``product``, bought at ``window`` and regularly every ``cycle``
     seconds before, is due again (less a lead time) and was not bought since.
+    ``price_drop``: ``product``, viewed at ``window`` (within the interest window, not
+    bought since), is now sold at ``price``, down from ``previous``. ``back_in_stock``:
+    ``product``, viewed at ``window`` while out of stock or before, is in stock again.
     ``decide``: an event that may have raised an offer is passed: offers raised up to
     ``at`` are decided now, in event-time order with the timers'.
     """
@@ -127,8 +151,10 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     kind: TickKind = "churn"
     browsed: Browsed | None = None  # a browse tick's product
     risk: float | None = None  # a churn-risk tick's risk
-    product: str | None = None  # a replenishment tick's product...
+    product: str | None = None  # a replenishment or catalogue tick's product...
     cycle: float | None = None  # ...and its repurchase cycle (seconds)
+    price: float | None = None  # a price drop's new price...
+    previous: float | None = None  # ...and the price before it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,6 +175,11 @@ class OfferTimers:
         churn_risk: The churn risk (``1 - P(alive)`` of the CLV model's BG/NBD, on
             distinct purchase days) whose crossing raises a retention offer.
         clv: The fitted CLV parameters; ``None``: no churn-risk timer.
+        interest_s: A price drop or a restock concerns the customers who viewed the
+            product this long before it (and did not buy it since); ``None``: neither.
+        price_drop_min: The least relative drop that is a price drop.
+        price_drop: Price drops raise offers...
+        back_in_stock: ...and so do restocks.
     """
 
     lateness: float = 0.25
@@ -161,6 +192,10 @@ class OfferTimers:
     replenish_lead_s: float | None = 5 * _DAY
     churn_risk: float | None = 0.5
     clv: CLVParams | None = None
+    interest_s: float | None = 14 * _DAY
+    price_drop_min: float = 0.05
+    price_drop: bool = True
+    back_in_stock: bool = True
 
 
 def _alive(clv: CLVParams, days: tuple[int, int, int], at: float) -> float:
@@ -200,8 +235,8 @@ def shard_key(partition: int) -> str:
 
 class _Clock:
     __slots__ = (
-        "bought", "browsing", "buying_days", "due", "first_purchase", "latest", "refreshing",
-        "released", "segments", "shard", "timers",
+        "bought", "browsing", "buying_days", "due", "first_purchase", "interest", "latest",
+        "products", "refreshing", "released", "segments", "shard", "swept", "timers",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -216,8 +251,13 @@ class _Clock:
         self.first_purchase: dict[str, float] = {}  # of the buyers (for their interval)
         # (first, last, distinct) purchase days of the buyers, for their churn risk
         self.buying_days: dict[str, tuple[int, int, int]] = {}
-        # customer -> product -> its latest purchase times (for replenishment)
+        # customer -> product -> its latest purchase times (replenishment, catalogue)
         self.bought: dict[str, dict[str, list[float]]] = {}
+        # product -> customer -> their latest view times, within the interest window
+        self.interest: dict[str, dict[str, list[float]]] = {}
+        # product -> (price, currency, in stock) as of the catalogue changes released
+        self.products: dict[str, tuple[float | None, str | None, bool | None]] = {}
+        self.swept = -math.inf  # the day the interest was last swept of old views
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in _CLOCK_STATE)
@@ -335,6 +375,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             out += progress.events  # ahead of every tick they may come before
             self._schedule(progress, out)
         self._advance(self._clock.latest, out)
+        self._sweep(self._clock.released)
         self._report()
         return (out, StatefulBatchLogic.RETAIN)
 
@@ -431,6 +472,9 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         clock = self._clock
         timers = clock.timers
         at, customer, window, kind, value = heapq.heappop(timers)  # value: cycle, or risk
+        if kind.startswith((_PRICE, _STOCK)):
+            self._catalog_change(at, kind, value, out)
+            return
         browsed = None
         if kind == "browse":
             session = clock.browsing.get(customer)
@@ -478,8 +522,18 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             self._arm_carts(progress.carts, after)
         for customer, t in progress.asks:
             push(clock.timers, (t, customer, t, "decide", 0.0))
+        if offers.interest_s is not None:
+            for change in progress.catalog:  # on the trigger watermark, as the timers
+                if change.price is not None and change.currency is not None:
+                    kind = f"{_PRICE}{change.currency}:{change.product_id}"
+                    push(clock.timers, (change.at, "", 0.0, kind, change.price))
+                if change.in_stock is not None:
+                    kind = _STOCK + change.product_id
+                    push(clock.timers, (change.at, "", 0.0, kind, float(change.in_stock)))
         if progress.browsing and (
-            offers.browse_after is not None or offers.replenish_lead_s is not None
+            offers.browse_after is not None
+            or offers.replenish_lead_s is not None
+            or offers.interest_s is not None
         ):
             self._steps(progress.browsing, offers, out)
 
@@ -495,10 +549,16 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         clock = self._clock
         browsing = clock.browsing
         after = offers.browse_after
+        interest = clock.interest if offers.interest_s is not None else None
         for customer, t, product_id, ordered in steps:
             self._advance(t, out)
-            if ordered and offers.replenish_lead_s is not None:
+            if ordered and (offers.replenish_lead_s is not None or interest is not None):
                 self._bought(customer, t, ordered, offers.replenish_lead_s)
+            if interest is not None and product_id:
+                times = interest.setdefault(product_id, {}).setdefault(customer, [])
+                if t not in times:
+                    bisect.insort(times, t)
+                    del times[:-_VIEWS_KEPT]
             if after is None:
                 continue
             session = browsing.get(customer)
@@ -511,9 +571,11 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
                 heapq.heappush(clock.timers, (t + after, customer, t, "browse", 0.0))
             session.view(t, product_id)
 
-    def _bought(self, customer: str, t: float, products: tuple[str, ...], lead: float) -> None:
-        """Note an order's products; a product bought three times or more is due again
-        its median interval after the last purchase, less the lead."""
+    def _bought(
+        self, customer: str, t: float, products: tuple[str, ...], lead: float | None
+    ) -> None:
+        """Note an order's products; with a ``lead``, a product bought three times or
+        more is due again its median interval after the last purchase, less the lead."""
         clock = self._clock
         mine = clock.bought.setdefault(customer, {})
         for product in products:
@@ -522,13 +584,89 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
                 bisect.insort(times, t)
                 del times[:-_BOUGHT_KEPT]
             mine[product] = times
-            if len(times) >= 3 and times[-1] == t:  # two intervals at least
+            if lead is not None and len(times) >= 3 and times[-1] == t:  # two intervals
                 cycle = statistics.median(b - a for a, b in itertools.pairwise(times))
                 if cycle >= _DAY:
                     due = t + cycle - min(lead, cycle / 2)
                     heapq.heappush(clock.timers, (due, customer, t, _REPLENISH + product, cycle))
         while len(mine) > _PRODUCTS_KEPT:
             del mine[next(iter(mine))]
+
+    def _catalog_change(self, at: float, kind: str, value: float, out: list[Clocked]) -> None:
+        """Apply a catalogue change at its event time; a price drop (by ``price_drop_min``
+        at least, in the same currency) or a restock ticks every customer of the shard
+        who viewed the product within the interest window before it and did not buy it
+        since (their latest such view is the tick's ``window``)."""
+        offers = self._offers
+        if offers is None or offers.interest_s is None:
+            return
+        products = self._clock.products
+        if kind.startswith(_PRICE):
+            currency, product = kind[len(_PRICE) :].split(":", 1)
+            previous, was_currency, in_stock = products.get(product, (None, None, None))
+            products[product] = (value, currency, in_stock)
+            if not (offers.price_drop and previous is not None and was_currency == currency):
+                return
+            if value > previous * (1.0 - offers.price_drop_min):
+                return
+            self._tick_viewers(at, product, offers.interest_s, out, price=value, previous=previous)
+        else:
+            product = kind[len(_STOCK) :]
+            price, priced_in, was_in_stock = products.get(product, (None, None, None))
+            products[product] = (price, priced_in, value == 1.0)
+            if offers.back_in_stock and value == 1.0 and was_in_stock is False:
+                self._tick_viewers(at, product, offers.interest_s, out)
+
+    def _tick_viewers(
+        self,
+        at: float,
+        product: str,
+        interest_s: float,
+        out: list[Clocked],
+        *,
+        price: float | None = None,
+        previous: float | None = None,
+    ) -> None:
+        """Tick the viewers of ``product`` at ``at``: a price drop with ``price``, else a
+        restock; forget views older than the interest window on the way."""
+        clock = self._clock
+        viewers = clock.interest.get(product)
+        if not viewers:
+            return
+        kind: TickKind = "price_drop" if price is not None else "back_in_stock"
+        since = at - interest_s
+        for customer in sorted(viewers):
+            times = viewers[customer]
+            seen = [t for t in times if since <= t <= at]
+            if not seen:
+                if times[-1] < since:
+                    del viewers[customer]
+                continue
+            bought = clock.bought.get(customer, {}).get(product, ())
+            if any(seen[-1] < t <= at for t in bought):
+                continue  # they bought it after looking at it
+            tick = Tick(at, seen[-1], kind, product=product, price=price, previous=previous)
+            out.append((customer, tick))
+        if not viewers:
+            del clock.interest[product]
+
+    def _sweep(self, now: float) -> None:
+        """Once a day of event time, forget the views older than the interest window."""
+        offers = self._offers
+        if offers is None or offers.interest_s is None:
+            return
+        clock = self._clock
+        day = now // _DAY
+        if day <= clock.swept:
+            return
+        clock.swept = day
+        since = now - offers.interest_s
+        for product in list(clock.interest):
+            viewers = clock.interest[product]
+            for customer in [c for c, times in viewers.items() if times[-1] < since]:
+                del viewers[customer]
+            if not viewers:
+                del clock.interest[product]
 
     def _arm_carts(self, changes: list[tuple[str, float]], after: float) -> None:
         """A timer ``after`` each cart change, but those the next change of the same

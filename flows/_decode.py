@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Final
 
 from bytewax.connectors.kafka import KafkaSinkMessage
 
 import events
 from flows._accepted import Accepted
-from flows._clock import Progress, shard_key
+from flows._clock import CatalogChange, Progress, shard_key
 from flows._source import Record
 from flows.metrics import FlowMetrics
 
@@ -25,7 +26,7 @@ class _ShardBatch:
     changes, the steps of browsing and buying, the events that may raise an offer, and
     (when clocked) its customers' events."""
 
-    __slots__ = ("asks", "carts", "customers", "erased", "orders", "steps", "times")
+    __slots__ = ("asks", "carts", "catalog", "customers", "erased", "orders", "steps", "times")
 
     def __init__(self) -> None:
         self.times: list[float] = []
@@ -35,6 +36,7 @@ class _ShardBatch:
         self.steps: list[tuple[str, float, str, tuple[str, ...]]] = []
         self.asks: list[tuple[str, float]] = []
         self.customers: dict[str, list[Accepted]] = {}
+        self.catalog: list[CatalogChange] = []
 
     def note(self, key: str, event: events.Event) -> None:
         t = event.timestamp.timestamp()
@@ -56,8 +58,8 @@ class _ShardBatch:
 
     def progress(self, partition: int) -> Progress:
         return Progress(
-            partition, max(self.times), self.orders, self.erased, self.carts, self.steps,
-            self.asks, list(self.customers.items()),
+            partition, max(self.times, default=-math.inf), self.orders, self.erased,
+            self.carts, self.steps, self.asks, list(self.customers.items()), self.catalog,
         )  # fmt: skip
 
 
@@ -100,6 +102,21 @@ class Rejected:
         )
 
 
+def _catalog_change(event: events.ProductUpdated) -> CatalogChange | None:
+    """The price or stock change a catalogue update makes, if any (a status of preorder
+    or backorder says nothing about stock on hand)."""
+    props = event.properties
+    in_stock = None
+    if props.inventory_status in ("in_stock", "out_of_stock"):
+        in_stock = props.inventory_status == "in_stock"
+    elif props.inventory_status is None and props.inventory_quantity is not None:
+        in_stock = props.inventory_quantity > 0
+    if props.price is None and in_stock is None:
+        return None
+    at = event.timestamp.timestamp()
+    return CatalogChange(props.product_id, at, props.price, props.currency, in_stock)
+
+
 class Decoder:
     """The ``decode_event`` step: never raises, whatever the bytes.
 
@@ -117,6 +134,11 @@ class Decoder:
         metrics: Counters to move.
         decoder: The contract's decoder (its clock and limits).
         clocked: Customer events go with their shard's progress (the clocks are on).
+
+    A catalogue message read along a shard's customer topics (``Record.mirror``) only
+    tells that shard's clock of a price or stock change, in its event-time place; the
+    catalogue's own partitions bring the same message to the item step (and, if it
+    breaks the contract, to the dead letters), once.
     """
 
     def __init__(
@@ -148,6 +170,23 @@ class Decoder:
             return Rejected(record, "internal_error", f"{type(error).__name__}: {error}")
         return Accepted(event, topic)
 
+    def _mirrored(self, record: Record, shards: dict[int, _ShardBatch]) -> None:
+        """A catalogue message read along shard ``record.partition``: its price or stock
+        change goes to that shard's clock (nothing else: not counted, no dead letter)."""
+        try:
+            event = self._decoder.decode(record.value)
+        except Exception:  # the catalogue's own read reports it (dead letters, metrics)
+            return
+        if type(event) is not events.ProductUpdated:
+            return
+        change = _catalog_change(event)
+        if change is None:
+            return
+        shard = shards.get(record.partition)
+        if shard is None:
+            shard = shards[record.partition] = _ShardBatch()
+        shard.catalog.append(change)
+
     def batch(self, records: list[Record]) -> list[Keyed | Rejected | Clocked]:
         """Decode a batch: the rejected records, the accepted events grouped by customer
         (and catalogue events by product), each group in arrival order, and for each
@@ -159,6 +198,9 @@ class Decoder:
         shards: dict[int, _ShardBatch] = {}
         clocked = self._clocked
         for record in records:
+            if record.mirror:
+                self._mirrored(record, shards)
+                continue
             decoded = self(record)
             if type(decoded) is Rejected:
                 out.append(decoded)

@@ -50,10 +50,14 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int = 0
+    # A catalogue message read along shard ``partition``'s customer topics, for its clock
+    # only (the catalogue's own partitions carry it to the item step and the dead letters).
+    mirror: bool = False
 
 
 class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
-    """Partition ``index`` of several topics, emitted in (timestamp, topic, offset) order."""
+    """Partition ``index`` of several topics, and whole ``mirrors`` (topic, partition)
+    beside them, emitted in (timestamp, stream, offset) order."""
 
     def __init__(
         self,
@@ -66,16 +70,25 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         batch_size: int,
         buffer_cap: int,
         metrics: FlowMetrics,
+        mirrors: Sequence[tuple[str, int]] = (),
     ) -> None:
         resume = resume or {}
+        # Streams by name: a topic's partition ``index``, or "topic#partition" of a mirror.
+        streams = [(t, t, index) for t in topics]
+        streams += [(f"{t}#{k}", t, k) for t, k in mirrors]
         self._consumer = Consumer(config)
-        self._tps = {t: TopicPartition(t, index, resume.get(t, OFFSET_BEGINNING)) for t in topics}
+        self._tps = {
+            name: TopicPartition(topic, k, resume.get(name, OFFSET_BEGINNING))
+            for name, topic, k in streams
+        }
         self._consumer.assign(list(self._tps.values()))
-        self._rank = {t: i for i, t in enumerate(topics)}
+        self._names = {(topic, k): name for name, topic, k in streams}
+        self._mirrored = {f"{t}#{k}" for t, k in mirrors}
+        self._rank = {name: i for i, (name, _, _) in enumerate(streams)}
         self._index = index
-        self._next = {t: resume.get(t, OFFSET_BEGINNING) for t in topics}
+        self._next = {name: resume.get(name, OFFSET_BEGINNING) for name, _, _ in streams}
         self._buffers: dict[str, collections.deque[Record]] = {
-            t: collections.deque() for t in topics
+            name: collections.deque() for name, _, _ in streams
         }
         self._caught_up: set[str] = set()
         self._paused: set[str] = set()
@@ -83,7 +96,7 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         self._batch_size = batch_size
         self._cap = buffer_cap
         self._idle = False
-        self._lag = {t: metrics.lag.labels(t, str(index)) for t in topics}
+        self._lag = {name: metrics.lag.labels(name, str(index)) for name in self._next}
         self._lag_at = 0.0
 
     def next_batch(self) -> list[Record]:
@@ -101,18 +114,20 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
 
     def _take(self, message: Message) -> None:
         topic = message.topic() or ""
+        name = self._names.get((topic, message.partition() or 0), topic)
         error = message.error()
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
-                self._caught_up.add(topic)
+                self._caught_up.add(name)
             # Other errors are transient broker errors librdkafka retries; the offset only
             # moves past messages that were read, so nothing is lost.
             return
-        self._caught_up.discard(topic)
+        self._caught_up.discard(name)
         _, stamp = message.timestamp()
         offset: int = message.offset() or 0
-        self._buffers[topic].append(
-            Record(topic, self._index, offset, message.key(), message.value(), stamp)
+        mirror = name in self._mirrored
+        self._buffers[name].append(
+            Record(topic, self._index, offset, message.key(), message.value(), stamp, mirror)
         )
 
     def _merge(self) -> list[Record]:
@@ -127,25 +142,25 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         caught_up = self._caught_up
         rank = self._rank
         heads: list[tuple[int, int, int, str]] = []
-        for topic, buffer in buffers.items():
+        for name, buffer in buffers.items():
             if buffer:
                 head = buffer[0]
-                heads.append((head.timestamp_ms, rank[topic], head.offset, topic))
-            elif topic not in caught_up:
-                return []  # this topic may deliver an earlier record: wait for it
+                heads.append((head.timestamp_ms, rank[name], head.offset, name))
+            elif name not in caught_up:
+                return []  # this stream may deliver an earlier record: wait for it
         heapq.heapify(heads)
         out: list[Record] = []
         next_offsets = self._next
         while heads:
-            topic = heads[0][3]
-            buffer = buffers[topic]
+            name = heads[0][3]
+            buffer = buffers[name]
             record = buffer.popleft()
-            next_offsets[topic] = record.offset + 1
+            next_offsets[name] = record.offset + 1
             out.append(record)
             if buffer:
                 head = buffer[0]
-                heapq.heapreplace(heads, (head.timestamp_ms, rank[topic], head.offset, topic))
-            elif topic in caught_up:
+                heapq.heapreplace(heads, (head.timestamp_ms, rank[name], head.offset, name))
+            elif name in caught_up:
                 heapq.heappop(heads)
             else:
                 break
@@ -153,13 +168,13 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
 
     def _flow_control(self) -> None:
         # A topic far ahead of the others would buffer without bound: pause its fetches.
-        for topic, buffer in self._buffers.items():
-            if len(buffer) > self._cap and topic not in self._paused:
-                self._consumer.pause([self._tps[topic]])
-                self._paused.add(topic)
-            elif len(buffer) < self._cap // 2 and topic in self._paused:
-                self._consumer.resume([self._tps[topic]])
-                self._paused.discard(topic)
+        for name, buffer in self._buffers.items():
+            if len(buffer) > self._cap and name not in self._paused:
+                self._consumer.pause([self._tps[name]])
+                self._paused.add(name)
+            elif len(buffer) < self._cap // 2 and name in self._paused:
+                self._consumer.resume([self._tps[name]])
+                self._paused.discard(name)
 
     def _finished(self) -> bool:
         return all(not b for b in self._buffers.values()) and len(self._caught_up) == len(
@@ -191,6 +206,27 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         self._consumer.close()
 
 
+def _metadata(bootstrap: str, wanted: Sequence[str], config: dict[str, Any]) -> dict[str, Any]:
+    admin = AdminClient({"bootstrap.servers": bootstrap, **config})
+    metadata = admin.list_topics(timeout=10).topics
+    missing = [t for t in wanted if t not in metadata or metadata[t].error is not None]
+    if missing:
+        raise RuntimeError(
+            f"topics missing on {bootstrap}: {', '.join(missing)} "
+            "(create them with `shopkeeper topics create`)"
+        )
+    return dict(metadata)
+
+
+def _co_partitioned(metadata: dict[str, Any], topics: Sequence[str]) -> int:
+    counts = {t: len(metadata[t].partitions) for t in topics}
+    if len(set(counts.values())) > 1:
+        raise RuntimeError(
+            f"customer topics must be co-partitioned (same partition count): {counts}"
+        )
+    return next(iter(counts.values()), 0)
+
+
 class KafkaInput(FixedPartitionedSource[Record, Offsets]):
     """Read the customer topics co-partitioned and merged by event time, and the catalogue.
 
@@ -204,6 +240,10 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
         bootstrap: Kafka bootstrap servers.
         customer_topics: Topics keyed by customer, all with the same partition count.
         catalog_topics: Topics keyed by product.
+        mirror_catalog: Each customer partition also reads every catalogue partition,
+            merged with its customer topics by event time, for its shard's clock (price
+            and stock changes meet the views before them in the same order in a replay
+            as live).
         tail: Keep waiting for new messages; ``False`` stops at the end of each partition.
         batch_size: Most messages per poll.
         metrics: Where to report lag.
@@ -217,6 +257,7 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
         customer_topics: Sequence[str],
         catalog_topics: Sequence[str],
         *,
+        mirror_catalog: bool = False,
         tail: bool,
         batch_size: int,
         metrics: FlowMetrics,
@@ -226,6 +267,7 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
         self._bootstrap = bootstrap
         self._customer_topics = list(customer_topics)
         self._catalog_topics = list(catalog_topics)
+        self._mirror = mirror_catalog
         self._tail = tail
         self._batch_size = batch_size
         self._metrics = metrics
@@ -233,21 +275,11 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
         self._config = config or {}
 
     def list_parts(self) -> list[str]:
-        admin = AdminClient({"bootstrap.servers": self._bootstrap, **self._config})
-        metadata = admin.list_topics(timeout=10).topics
-        wanted = self._customer_topics + self._catalog_topics
-        missing = [t for t in wanted if t not in metadata or metadata[t].error is not None]
-        if missing:
-            raise RuntimeError(
-                f"topics missing on {self._bootstrap}: {', '.join(missing)} "
-                "(create them with `shopkeeper topics create`)"
-            )
-        counts = {t: len(metadata[t].partitions) for t in self._customer_topics}
-        if len(set(counts.values())) > 1:
-            raise RuntimeError(
-                f"customer topics must be co-partitioned (same partition count): {counts}"
-            )
-        parts = [f"{_CUSTOMERS}-{k}" for k in range(next(iter(counts.values()), 0))]
+        metadata = _metadata(
+            self._bootstrap, self._customer_topics + self._catalog_topics, self._config
+        )
+        shards = _co_partitioned(metadata, self._customer_topics)
+        parts = [f"{_CUSTOMERS}-{k}" for k in range(shards)]
         for topic in self._catalog_topics:
             parts += [f"{_CATALOG}-{k}-{topic}" for k in sorted(metadata[topic].partitions)]
         return parts
@@ -257,6 +289,11 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
     ) -> _MergedPartition:
         kind, index, *rest = for_part.split("-", 2)
         topics = self._customer_topics if kind == _CUSTOMERS else rest
+        mirrors: list[tuple[str, int]] = []
+        if kind == _CUSTOMERS and self._mirror:
+            metadata = _metadata(self._bootstrap, self._catalog_topics, self._config)
+            for topic in self._catalog_topics:
+                mirrors += [(topic, k) for k in sorted(metadata[topic].partitions)]
         config = {
             "bootstrap.servers": self._bootstrap,
             "group.id": "shopkeeper-flow-unused",  # offsets live in Bytewax snapshots
@@ -272,6 +309,7 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
         return _MergedPartition(
             config=config,
             topics=topics,
+            mirrors=mirrors,
             index=int(index),
             resume=resume_state,
             tail=self._tail,

@@ -24,6 +24,7 @@ from flows.profile import (
     Signal,
     SignalKind,
     TriggerRules,
+    back_in_stock,
     browse_abandonment,
     cart_abandonment,
     churn_features,
@@ -32,6 +33,7 @@ from flows.profile import (
     guardrail_context,
     item_signals,
     offer_seed,
+    price_drop,
     replenishment,
     tier_expiry,
     winback,
@@ -340,6 +342,8 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
             if tick is None or tick.product is None or tick.cycle is None:
                 return None
             candidate = replenishment(profile, at, window, tick.product, tick.cycle)
+        elif kind in ("price_drop", "back_in_stock"):
+            candidate = None if tick is None else _catalog_candidate(profile, tick)
         elif kind == "winback":
             candidate = winback(profile, at, window, rules)
         else:
@@ -500,6 +504,19 @@ def count_outcomes(metrics: FlowMetrics, outcomes: dict[tuple[str, str, str], in
     """Move the event counters once per batch, not once per event."""
     for (topic, name, outcome), n in outcomes.items():
         metrics.events.labels(topic, name, outcome).inc(n)
+
+
+def _catalog_candidate(profile: CustomerProfile, tick: Tick) -> Candidate | None:
+    """The candidate of a price-drop or back-in-stock tick (see ``flows._clock``)."""
+    if tick.product is None:
+        return None
+    if tick.kind == "back_in_stock":
+        return back_in_stock(profile, tick.at, tick.window, tick.product)
+    if tick.price is None or tick.previous is None:
+        return None
+    return price_drop(
+        profile, tick.at, tick.window, tick.product, price=tick.price, previous=tick.previous
+    )
 
 
 def is_accepted(item: Keyed | Clocked | Rejected) -> bool:

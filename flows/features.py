@@ -176,10 +176,13 @@ def kafka_flow(settings: FlowSettings, metrics: FlowMetrics) -> Dataflow:
     def topic(name: str) -> str:
         return events.in_namespace(name, settings.namespace)
 
+    customer_topics = [topic(t) for t in events.CUSTOMER_TOPICS]
+    timers = settings.offer_timers()
     source = KafkaInput(
         settings.kafka_bootstrap,
-        [topic(t) for t in events.CUSTOMER_TOPICS],
+        customer_topics,
         [topic(events.CATALOG)],
+        mirror_catalog=timers is not None and timers.interest_s is not None,
         tail=settings.tail,
         batch_size=settings.batch_size,
         metrics=metrics,

@@ -124,8 +124,9 @@ class FlowSettings(BaseSettings):
     offer_trigger_lateness: dt.timedelta = Field(
         default=dt.timedelta(milliseconds=250),
         description="How long timer triggers (cart and browse abandonment, win-back, tier "
-        "expiry) wait behind a shard's latest event time: a cart event later than this "
-        "may count differently toward its decision in a replay than live.",
+        "expiry, replenishment, price drop, back in stock) wait behind a shard's latest "
+        "event time: an event later than this may count differently toward their "
+        "decisions in a replay than live.",
     )
     cart_abandonment_minutes: float = Field(
         default=30, gt=0, description="A cart unchanged this long after a change is abandoned."
@@ -170,6 +171,18 @@ class FlowSettings(BaseSettings):
         ge=0,
         description="A product bought three times or more is due again its median interval "
         "after the last purchase, less this lead (half the interval at most).",
+    )
+    interest_days: float = Field(
+        default=14,
+        gt=0,
+        description="A price drop or a restock concerns the customers who viewed the product "
+        "this many days before it and did not buy it since.",
+    )
+    price_drop_min: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="The least relative price cut that raises a price-drop offer.",
     )
     tier_notice_days: float = Field(
         default=14,
@@ -277,6 +290,12 @@ class FlowSettings(BaseSettings):
             if "replenishment" in on
             else None,
             clv=self.clv(),
+            interest_s=self.interest_days * 86_400
+            if {"price_drop", "back_in_stock"} & on
+            else None,
+            price_drop_min=self.price_drop_min,
+            price_drop="price_drop" in on,
+            back_in_stock="back_in_stock" in on,
         )
 
     def clv(self) -> CLVParams | None:

@@ -55,6 +55,8 @@ __all__ = [
 DEFAULT_BASE_RATES: Final[Mapping[str, float]] = {
     "cart_abandonment": 0.15,
     "replenishment": 0.12,
+    "back_in_stock": 0.10,
+    "price_drop": 0.08,
     "near_tier": 0.06,
     "post_purchase": 0.04,
     "tier_upgrade": 0.04,
@@ -62,7 +64,8 @@ DEFAULT_BASE_RATES: Final[Mapping[str, float]] = {
     "cross_sell": 0.02,
 }
 """Conversion with no discount, by trigger: a cart already holds the purchase, a
-consumable due again is needed, a nudge or a cross-sell asks for a new decision."""
+consumable due again is needed, a product viewed is back or cheaper, a nudge or a
+cross-sell asks for a new decision."""
 
 Limit = Literal["clv", "budget"]
 

@@ -86,6 +86,8 @@ def test_one_and_two_processes_give_identical_features(infra: Endpoints, unique:
     offers = decisions(infra, f"one{unique}")
     assert offers == decisions(infra, f"two{unique}")  # the same offers, ids and reasons
     assert any(o.get("expires_at") for o in offers.values())  # some fired
+    # Catalogue triggers included: the catalogue meets every shard's views in order.
+    assert {o["trigger"] for o in offers.values()} >= {"price_drop", "back_in_stock"}
     labelled = sum(int(v.get("churn_windows", "0")) for v in one.values() if v)
     assert labelled > 100  # (60 days: a window is labelled by the next purchase only)
     # One model scored the same customers in both runs (probabilities differ slightly:

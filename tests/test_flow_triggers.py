@@ -48,7 +48,8 @@ class Case:
     reason: str
     features: dict[str, str]
     again: Story | None = None  # events after the story that raise the same state again...
-    again_reason: str = "already_fired"  # ...and why that is suppressed
+    again_reason: str | None = "already_fired"  # ...and why that is suppressed (None: no
+    # new decision at all)
     start: dt.datetime = T0 - 2 * DAY  # before the story's first event
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -115,6 +116,49 @@ CASES = [
             "spend_to_keep": "500.00",
         },
         start=T0 - 352 * DAY,
+    ),
+]
+
+
+def _catalog(at: dt.datetime, message_id: str, **props: Any) -> Any:
+    """A catalogue change of P5 (a fixed id: the stories of every variant carry the same
+    message)."""
+    return event("Product Updated", at, customer=None, message_id=message_id,
+                 product_id="P5", **props)  # fmt: skip
+
+
+CASES += [
+    Case(
+        "price_drop",
+        # P5 at 80, viewed the day before it drops to 60. The same drop delivered again
+        # is no new drop.
+        lambda c: [
+            _catalog(T0 - 3 * DAY, "m-p5-80", price=80.0, currency="EUR"),
+            _view(c, T0 - DAY),
+            _catalog(T0, "m-p5-60", price=60.0, currency="EUR"),
+        ],
+        T0,
+        "price_down_25pct",
+        {
+            "product_id": "P5",
+            "price": "60.00",
+            "previous_price": "80.00",
+            "last_viewed_at": "2025-05-05T12:00:00Z",
+        },
+        again=lambda c: [_catalog(T0 + MINUTE, "m-p5-60", price=60.0, currency="EUR")],
+        again_reason=None,
+    ),
+    Case(
+        "back_in_stock",
+        # P5 out of stock, viewed the day before it is back.
+        lambda c: [
+            _catalog(T0 - 3 * DAY, "m-p5-out", inventory_status="out_of_stock"),
+            _view(c, T0 - DAY),
+            _catalog(T0, "m-p5-in", inventory_status="in_stock", inventory_quantity=12),
+        ],
+        T0,
+        "back_in_stock",
+        {"product_id": "P5", "last_viewed_at": "2025-05-05T12:00:00Z"},
     ),
 ]
 
@@ -259,7 +303,7 @@ def test_each_trigger_fires_once_on_time_and_each_guardrail_says_why(
     else:
         assert offer["features"] == case.features
     expected = {(customers[v], reason) for v, reason in VARIANTS.items() if reason is not None}
-    if case.again is not None:
+    if case.again is not None and case.again_reason is not None:
         expected.add((customers["fires"], case.again_reason))
     assert {(s["customer_id"], s["reason"]) for s in suppressed} == expected
     assert len(suppressed) == len(expected)
@@ -299,4 +343,50 @@ def test_a_view_within_the_delay_rearms_browse_and_an_add_stops_it(
     browse = [o for o in fired + suppressed if o["trigger"] == "browse_abandonment"]
     assert [(o["customer_id"], o["at"], o["features"]["product_id"]) for o in browse] == [
         (keeps, "2025-05-06T11:55:00Z", "P5")
+    ]
+
+
+def test_a_price_drop_or_restock_reaches_only_recent_viewers_who_did_not_buy(
+    infra: Endpoints, unique: str
+) -> None:
+    policy = Policy()
+    recent, bought, stale, after, clock = (
+        next(c for c in _shard_zero(f"cat-{name}") if not policy.in_holdout(c))
+        for name in ("recent", "bought", "stale", "after", "clock")
+    )
+    items: list[Any] = [
+        _catalog(T0 - 30 * DAY, "m-a", price=80.0, currency="EUR"),
+        _catalog(T0 - 30 * DAY, "m-b", inventory_status="out_of_stock"),
+    ]
+    for customer in (recent, bought, stale, after):
+        items.append(event("Customer Updated", T0 - 30 * DAY, customer=customer,
+                           traits={"timezone": "Europe/Paris"},
+                           consent={"marketing_push": True}))  # fmt: skip
+    items += [
+        _view(recent, T0 - 2 * DAY),
+        _view(bought, T0 - 2 * DAY),
+        event(
+            "Order Completed",
+            T0 - DAY,
+            customer=bought,
+            order_id="O-1",
+            revenue=80.0,
+            currency="EUR",
+            products=[product("P5", 80.0)],
+        ),
+        _view(stale, T0 - 15 * DAY),  # before the 14-day interest window
+        _view(after, T0 + HOUR),  # after the change
+        # Back in stock and 4% cheaper (under the 5% a drop needs), the same moment.
+        _catalog(T0, "m-c", inventory_status="in_stock"),
+        _catalog(T0, "m-d", price=76.8, currency="EUR"),
+        _view(clock, T0 + DAY, "P9"),
+    ]
+    namespace = f"cat{unique}"
+    prepare(infra, namespace)
+    send(infra, namespace, sorted(items, key=_time))
+    run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    fired, suppressed = _decisions(infra, namespace)
+    catalog = [o for o in fired + suppressed if o["trigger"] in ("price_drop", "back_in_stock")]
+    assert [(o["customer_id"], o["trigger"], o["at"]) for o in catalog] == [
+        (recent, "back_in_stock", "2025-05-06T12:00:00Z")
     ]

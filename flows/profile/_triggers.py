@@ -68,12 +68,14 @@ __all__ = [
     "ContextLog",
     "Seed",
     "TriggerRules",
+    "back_in_stock",
     "browse_abandonment",
     "cart_abandonment",
     "churn_risk",
     "event_triggers",
     "guardrail_context",
     "offer_seed",
+    "price_drop",
     "replenishment",
     "tier_expiry",
     "winback",
@@ -89,13 +91,15 @@ TRIGGERS: Final = (
     "tier_upgrade",
     "near_tier",
     "tier_expiry",
+    "price_drop",
+    "back_in_stock",
     "service_recovery",
 )
 """Every offer trigger the flow knows (a bounded metric label)."""
 
 TIMER_TRIGGERS: Final = (
     "cart_abandonment", "browse_abandonment", "churn_risk", "winback", "tier_expiry",
-    "replenishment",
+    "replenishment", "price_drop", "back_in_stock",
 )  # fmt: skip
 """The triggers decided when the trigger watermark passes a deadline (the others, when it
 passes the event that raised them)."""
@@ -289,6 +293,36 @@ def replenishment(
     return Candidate(p._customer, "replenishment", at, state, f"due_every_{days}d", features)
 
 
+def price_drop(
+    p: CustomerProfile, at: float, viewed: float, product: str, *, price: float, previous: float
+) -> Candidate | None:
+    """The price-drop candidate at ``at``: ``product``, viewed at ``viewed``, now sells
+    at ``price``, down from ``previous`` (the clock checked the view and that it was not
+    bought since)."""
+    if p.erased:
+        return None
+    down = round(100 * (1 - price / previous))
+    features = {
+        "product_id": product,
+        "price": money(to_units(price)),
+        "previous_price": money(to_units(previous)),
+        "last_viewed_at": iso(viewed),
+    }
+    # One state per change: the same product cheaper again next month is a new one.
+    state = f"{product}:{iso(at)}"
+    return Candidate(p._customer, "price_drop", at, state, f"price_down_{down}pct", features)
+
+
+def back_in_stock(p: CustomerProfile, at: float, viewed: float, product: str) -> Candidate | None:
+    """The back-in-stock candidate at ``at``: ``product``, viewed at ``viewed`` and out of
+    stock since, is in stock again (the clock checked it was not bought since)."""
+    if p.erased:
+        return None
+    features = {"product_id": product, "last_viewed_at": iso(viewed)}
+    state = f"{product}:{iso(at)}"
+    return Candidate(p._customer, "back_in_stock", at, state, "back_in_stock", features)
+
+
 def _orders_after(p: CustomerProfile, since: float) -> list[tuple[float, int]]:
     """The orders after ``since`` (time, revenue units), by time. The profile's order log
     keeps a year behind its latest event, so these are all there for a ``since`` days
@@ -342,6 +376,8 @@ def offer_seed(p: CustomerProfile, candidate: Candidate, offer_id: str) -> Seed:
         basket: float | None = float(features["cart_value"])
     elif "revenue" in features:
         basket = float(features["revenue"])
+    elif "price" in features:  # the one product the offer is about
+        basket = float(features["price"])
     else:
         basket = revenue / orders if orders else None
     products = features.get("cart_products") or features.get("products") or ""
