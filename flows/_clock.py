@@ -74,6 +74,9 @@ OFFER_TIMERS: Final = frozenset(
 _REPLENISH: Final = "replenishment:"  # a heap entry's kind: the prefix, then the product
 _PRICE: Final = "price:"  # a catalogue price change: the prefix, then the product
 _STOCK: Final = "stock:"  # a catalogue stock change (value 1: in stock, 0: out)
+_SUCCESSOR: Final = "successor:"  # a retired product: the prefix, product, US, successor
+_US: Final = "\x1f"  # ids hold no control characters
+_CHAIN_MAX: Final = 5  # successors followed from a retired product
 _VIEWS_KEPT: Final = 3  # view times kept per customer and product (for catalogue triggers)
 _BOUGHT_KEPT: Final = 4  # purchase times kept per customer and product
 _PRODUCTS_KEPT: Final = 100  # products followed per customer
@@ -107,14 +110,16 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
 
 
 class CatalogChange(msgspec.Struct, frozen=True, gc=False):
-    """A product's new price (in ``currency``) or stock (``True``: in stock, ``False``:
-    out of stock) at event time ``at``; ``None``: unchanged by this update."""
+    """A product's new price (in ``currency``), stock (``True``: in stock, ``False``: out
+    of stock) or successor (it is retired) at event time ``at``; ``None``: unchanged by
+    this update."""
 
     product_id: str
     at: float
     price: float | None = None
     currency: str | None = None
     in_stock: bool | None = None
+    successor: str | None = None  # the product replacing this retired one
 
 
 class Browsed(msgspec.Struct, frozen=True, gc=False):
@@ -138,7 +143,8 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     ``churn_risk``: with no purchase since ``window``, the CLV model's churn risk
     (``1 - P(alive)``) reaches the threshold now; ``risk`` is its value.
     ``replenishment``: ``product``, bought at ``window`` and regularly every ``cycle``
-    seconds before, is due again (less a lead time) and was not bought since.
+    seconds before, is due again (less a lead time) and was not bought since; if it was
+    retired by then, ``successor`` replaces it.
     ``price_drop``: ``product``, viewed at ``window`` (within the interest window, not
     bought since), is now sold at ``price``, down from ``previous``. ``back_in_stock``:
     ``product``, viewed at ``window`` while out of stock or before, is in stock again.
@@ -155,6 +161,7 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     cycle: float | None = None  # ...and its repurchase cycle (seconds)
     price: float | None = None  # a price drop's new price...
     previous: float | None = None  # ...and the price before it
+    successor: str | None = None  # a replenishment tick's product, retired, replaced by
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -236,7 +243,8 @@ def shard_key(partition: int) -> str:
 class _Clock:
     __slots__ = (
         "bought", "browsing", "buying_days", "due", "first_purchase", "interest", "latest",
-        "products", "refreshing", "released", "segments", "shard", "swept", "timers",
+        "products", "refreshing", "released", "segments", "shard", "successors", "swept",
+        "timers",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -258,6 +266,7 @@ class _Clock:
         # product -> (price, currency, in stock) as of the catalogue changes released
         self.products: dict[str, tuple[float | None, str | None, bool | None]] = {}
         self.swept = -math.inf  # the day the interest was last swept of old views
+        self.successors: dict[str, str] = {}  # retired product -> its successor
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in _CLOCK_STATE)
@@ -475,6 +484,10 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         if kind.startswith((_PRICE, _STOCK)):
             self._catalog_change(at, kind, value, out)
             return
+        if kind.startswith(_SUCCESSOR):
+            product, successor = kind[len(_SUCCESSOR) :].split(_US, 1)
+            clock.successors[product] = successor
+            return
         browsed = None
         if kind == "browse":
             session = clock.browsing.get(customer)
@@ -493,9 +506,11 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             product = kind[len(_REPLENISH) :]
             times = clock.bought.get(customer, {}).get(product, [])
             if not any(window < bought <= at for bought in times):  # not bought since
-                out.append(
-                    (customer, Tick(at, window, "replenishment", product=product, cycle=value))
-                )
+                tick = Tick(
+                    at, window, "replenishment", product=product, cycle=value,
+                    successor=self._successor(product),
+                )  # fmt: skip
+                out.append((customer, tick))
             return
         # Win-back and churn risk: the customer step checks no order came since ``window``
         # (the clock learns of orders an hour of lateness behind these timers).
@@ -522,8 +537,11 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             self._arm_carts(progress.carts, after)
         for customer, t in progress.asks:
             push(clock.timers, (t, customer, t, "decide", 0.0))
-        if offers.interest_s is not None:
-            for change in progress.catalog:  # on the trigger watermark, as the timers
+        for change in progress.catalog:  # on the trigger watermark, as the timers
+            if change.successor is not None and offers.replenish_lead_s is not None:
+                kind = f"{_SUCCESSOR}{change.product_id}{_US}{change.successor}"
+                push(clock.timers, (change.at, "", 0.0, kind, 0.0))
+            if offers.interest_s is not None:
                 if change.price is not None and change.currency is not None:
                     kind = f"{_PRICE}{change.currency}:{change.product_id}"
                     push(clock.timers, (change.at, "", 0.0, kind, change.price))
@@ -649,6 +667,17 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             out.append((customer, tick))
         if not viewers:
             del clock.interest[product]
+
+    def _successor(self, product: str) -> str | None:
+        """What replaces ``product`` if it was retired (through a chain of retirements)."""
+        successors = self._clock.successors
+        current = successors.get(product)
+        for _ in range(_CHAIN_MAX):
+            following = successors.get(current) if current is not None else None
+            if following is None or following == product:
+                break
+            current = following
+        return current
 
     def _sweep(self, now: float) -> None:
         """Once a day of event time, forget the views older than the interest window."""

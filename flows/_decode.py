@@ -103,18 +103,19 @@ class Rejected:
 
 
 def _catalog_change(event: events.ProductUpdated) -> CatalogChange | None:
-    """The price or stock change a catalogue update makes, if any (a status of preorder
-    or backorder says nothing about stock on hand)."""
+    """The price, stock or successor change a catalogue update makes, if any (a status of
+    preorder or backorder says nothing about stock on hand)."""
     props = event.properties
     in_stock = None
     if props.inventory_status in ("in_stock", "out_of_stock"):
         in_stock = props.inventory_status == "in_stock"
     elif props.inventory_status is None and props.inventory_quantity is not None:
         in_stock = props.inventory_quantity > 0
-    if props.price is None and in_stock is None:
+    successor = props.successor_product_id
+    if props.price is None and in_stock is None and successor is None:
         return None
     at = event.timestamp.timestamp()
-    return CatalogChange(props.product_id, at, props.price, props.currency, in_stock)
+    return CatalogChange(props.product_id, at, props.price, props.currency, in_stock, successor)
 
 
 class Decoder:

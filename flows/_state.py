@@ -341,7 +341,9 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         elif kind == "replenishment":
             if tick is None or tick.product is None or tick.cycle is None:
                 return None
-            candidate = replenishment(profile, at, window, tick.product, tick.cycle)
+            candidate = replenishment(
+                profile, at, window, tick.product, tick.cycle, successor=tick.successor
+            )
         elif kind in ("price_drop", "back_in_stock"):
             candidate = None if tick is None else _catalog_candidate(profile, tick)
         elif kind == "winback":

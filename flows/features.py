@@ -182,7 +182,8 @@ def kafka_flow(settings: FlowSettings, metrics: FlowMetrics) -> Dataflow:
         settings.kafka_bootstrap,
         customer_topics,
         [topic(events.CATALOG)],
-        mirror_catalog=timers is not None and timers.interest_s is not None,
+        mirror_catalog=timers is not None
+        and (timers.interest_s is not None or timers.replenish_lead_s is not None),
         tail=settings.tail,
         batch_size=settings.batch_size,
         metrics=metrics,

@@ -390,3 +390,33 @@ def test_a_price_drop_or_restock_reaches_only_recent_viewers_who_did_not_buy(
     assert [(o["customer_id"], o["trigger"], o["at"]) for o in catalog] == [
         (recent, "back_in_stock", "2025-05-06T12:00:00Z")
     ]
+
+
+def test_replenishment_of_a_retired_product_offers_its_successor(
+    infra: Endpoints, unique: str
+) -> None:
+    policy = Policy()
+    buyer, clock = (
+        next(c for c in _shard_zero(f"succ-{name}") if not policy.in_holdout(c))
+        for name in ("buyer", "clock")
+    )
+    items: list[Any] = [
+        event("Customer Updated", T0 - 30 * DAY, customer=buyer,
+              traits={"timezone": "Europe/Paris"}, consent={"marketing_push": True}),
+        *(_order(buyer, T0 - d * DAY, f"O-{d}", 30.0) for d in (25, 15, 5)),
+        # P1 is retired for P2 before it is due again.
+        event("Product Updated", T0 - 2 * DAY, customer=None, product_id="P1",
+              lifecycle_status="discontinued", successor_product_id="P2"),
+        _view(clock, T0 + DAY, "P9"),
+    ]  # fmt: skip
+    namespace = f"succ{unique}"
+    prepare(infra, namespace)
+    send(infra, namespace, sorted(items, key=_time))
+    run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    fired, _ = _decisions(infra, namespace)
+    (offer,) = [o for o in fired if o["trigger"] == "replenishment"]
+    assert offer["at"] == "2025-05-06T12:00:00Z"
+    assert offer["features"]["product_id"] == "P1"
+    assert offer["features"]["successor_product_id"] == "P2"
+    subjects = [i["product_id"] for i in offer["content"]["items"] if i["role"] == "subject"]
+    assert subjects == ["P2"]

@@ -275,11 +275,18 @@ def churn_risk(
 
 
 def replenishment(
-    p: CustomerProfile, at: float, window: float, product: str, cycle: float
+    p: CustomerProfile,
+    at: float,
+    window: float,
+    product: str,
+    cycle: float,
+    *,
+    successor: str | None = None,
 ) -> Candidate | None:
     """The replenishment candidate at ``at`` for ``product``, last bought at ``window``
     and bought every ``cycle`` seconds before (the clock checked it was not bought
-    since, in the order events came)."""
+    since, in the order events came); a retired product is offered as its
+    ``successor``."""
     if p.erased:
         return None
     days = round(cycle / _DAY)
@@ -289,6 +296,8 @@ def replenishment(
         "last_bought_at": iso(window),
         "due_at": iso(window + cycle),
     }
+    if successor is not None:
+        features["successor_product_id"] = successor
     state = f"{product}:{iso(window)}"
     return Candidate(p._customer, "replenishment", at, state, f"due_every_{days}d", features)
 
@@ -381,9 +390,9 @@ def offer_seed(p: CustomerProfile, candidate: Candidate, offer_id: str) -> Seed:
     else:
         basket = revenue / orders if orders else None
     products = features.get("cart_products") or features.get("products") or ""
-    named = [x for x in products.split(",") if x] or (
-        [features["product_id"]] if "product_id" in features else []
-    )
+    named = [x for x in products.split(",") if x] or [
+        features[name] for name in ("successor_product_id", "product_id") if name in features
+    ][:1]
     return Seed(
         offer_id,
         basket_value=basket,
