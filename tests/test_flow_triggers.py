@@ -119,6 +119,26 @@ CASES = [
     ),
 ]
 
+CASES += [
+    Case(
+        "post_purchase",
+        # Raised by the order itself; orders are deduplicated by id, so its state cannot
+        # come again.
+        lambda c: [_order(c, T0, "O-1", 100.0)],
+        T0,
+        "order_completed",
+        {"order_id": "O-1", "revenue": "100.00", "products": "P1"},
+    ),
+    Case(
+        "tier_upgrade",
+        # 600 of spend lifts Bronze to Silver (500); each upgrade is a state of its own.
+        lambda c: [_order(c, T0, "O-1", 600.0)],
+        T0,
+        "tier_silver",
+        {"tier": "Silver", "previous_tier": "Bronze"},
+    ),
+]
+
 
 def _catalog(at: dt.datetime, message_id: str, **props: Any) -> Any:
     """A catalogue change of P5 (a fixed id: the stories of every variant carry the same
