@@ -107,6 +107,9 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
     # Catalogue changes (prices, stock), sent to every shard: a clock joins each, at its
     # event time, to the shard's customers who viewed the product.
     catalog: list[CatalogChange] = []
+    # While live and idle, the event time the shard's source vouches for (its latest
+    # event plus the wall time since): time moves on without events.
+    idle: float = -math.inf
 
 
 class CatalogChange(msgspec.Struct, frozen=True, gc=False):
@@ -523,7 +526,7 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
         due = clock.due
         push = heapq.heappush
         clock.shard = progress.shard
-        clock.latest = max(clock.latest, progress.latest)
+        clock.latest = max(clock.latest, progress.latest, progress.idle)
         for customer, t in progress.erased:
             push(due, (t, customer, t, "erase", 0.0))
         for customer, t, revenue in progress.purchases:

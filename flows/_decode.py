@@ -26,7 +26,9 @@ class _ShardBatch:
     changes, the steps of browsing and buying, the events that may raise an offer, and
     (when clocked) its customers' events."""
 
-    __slots__ = ("asks", "carts", "catalog", "customers", "erased", "orders", "steps", "times")
+    __slots__ = (
+        "asks", "carts", "catalog", "customers", "erased", "idle", "orders", "steps", "times",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.times: list[float] = []
@@ -37,6 +39,7 @@ class _ShardBatch:
         self.asks: list[tuple[str, float]] = []
         self.customers: dict[str, list[Accepted]] = {}
         self.catalog: list[CatalogChange] = []
+        self.idle = -math.inf  # the event time a caught-up source vouches for
 
     def note(self, key: str, event: events.Event) -> None:
         t = event.timestamp.timestamp()
@@ -60,6 +63,7 @@ class _ShardBatch:
         return Progress(
             partition, max(self.times, default=-math.inf), self.orders, self.erased,
             self.carts, self.steps, self.asks, list(self.customers.items()), self.catalog,
+            self.idle,
         )  # fmt: skip
 
 
@@ -171,7 +175,7 @@ class Decoder:
             return Rejected(record, "internal_error", f"{type(error).__name__}: {error}")
         return Accepted(event, topic)
 
-    def _mirrored(self, record: Record, shards: dict[int, _ShardBatch]) -> None:
+    def _mirrored(self, record: Record, shard: _ShardBatch) -> None:
         """A catalogue message read along shard ``record.partition``: its price or stock
         change goes to that shard's clock (nothing else: not counted, no dead letter)."""
         try:
@@ -181,12 +185,8 @@ class Decoder:
         if type(event) is not events.ProductUpdated:
             return
         change = _catalog_change(event)
-        if change is None:
-            return
-        shard = shards.get(record.partition)
-        if shard is None:
-            shard = shards[record.partition] = _ShardBatch()
-        shard.catalog.append(change)
+        if change is not None:
+            shard.catalog.append(change)
 
     def batch(self, records: list[Record]) -> list[Keyed | Rejected | Clocked]:
         """Decode a batch: the rejected records, the accepted events grouped by customer
@@ -199,8 +199,14 @@ class Decoder:
         shards: dict[int, _ShardBatch] = {}
         clocked = self._clocked
         for record in records:
-            if record.mirror:
-                self._mirrored(record, shards)
+            if record.mirror or record.heartbeat:
+                shard = shards.get(record.partition)
+                if shard is None:
+                    shard = shards[record.partition] = _ShardBatch()
+                if record.heartbeat:
+                    shard.idle = max(shard.idle, record.timestamp_ms / 1000)
+                else:
+                    self._mirrored(record, shard)
                 continue
             decoded = self(record)
             if type(decoded) is Rejected:

@@ -11,6 +11,12 @@ is read partition by partition.
 A partition that has nothing buffered holds the merge back only while it is behind its
 high watermark; one that is caught up (end of partition) does not, so an idle topic never
 stalls the others.
+
+While tailing, a customer partition caught up on every stream sends a heartbeat (a
+``Record`` with ``heartbeat`` set) every ``heartbeat_s``: its latest event time plus the
+wall time since that event was read. Its shard's clock moves on with it, so a quiet shop's
+abandoned cart still fires on time, not at the next event. A replay (not tailing) sends
+none: there, only events move time.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class Record:
     # A catalogue message read along shard ``partition``'s customer topics, for its clock
     # only (the catalogue's own partitions carry it to the item step and the dead letters).
     mirror: bool = False
+    # No message: shard ``partition`` is caught up, and its event time is ``timestamp_ms``.
+    heartbeat: bool = False
 
 
 class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
@@ -71,8 +79,13 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         buffer_cap: int,
         metrics: FlowMetrics,
         mirrors: Sequence[tuple[str, int]] = (),
+        heartbeat_s: float | None = None,
     ) -> None:
         resume = resume or {}
+        self._heartbeat_s = heartbeat_s if tail else None
+        self._stamp = -1  # the latest event time emitted (ms), and when (monotonic s)
+        self._stamped_at = 0.0
+        self._beat_at = time.monotonic()  # the first heartbeat after one interval
         # Streams by name: a topic's partition ``index``, or "topic#partition" of a mirror.
         streams = [(t, t, index) for t in topics]
         streams += [(f"{t}#{k}", t, k) for t, k in mirrors]
@@ -110,6 +123,15 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
         if not batch and not self._tail and self._finished():
             raise StopIteration
         self._idle = not batch
+        if batch:
+            self._stamp = max(self._stamp, batch[-1].timestamp_ms)  # merged in order
+            self._stamped_at = time.monotonic()
+        elif self._heartbeat_s is not None and self._stamp >= 0 and self._finished():
+            now = time.monotonic()
+            if now - self._beat_at >= self._heartbeat_s:
+                self._beat_at = now
+                stamp = self._stamp + int((now - self._stamped_at) * 1000)
+                return [Record("", self._index, -1, None, None, stamp, heartbeat=True)]
         return batch
 
     def _take(self, message: Message) -> None:
@@ -249,6 +271,8 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
         metrics: Where to report lag.
         buffer_cap: Records buffered per topic before its fetches pause.
         config: Extra librdkafka settings (security, timeouts).
+        heartbeat_s: While tailing, how often a caught-up customer partition tells its
+            shard that event time moves on (``None``: never; see the module's doc).
     """
 
     def __init__(
@@ -263,8 +287,10 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
         metrics: FlowMetrics,
         buffer_cap: int = 20_000,
         config: dict[str, Any] | None = None,
+        heartbeat_s: float | None = None,
     ) -> None:
         self._bootstrap = bootstrap
+        self._heartbeat_s = heartbeat_s
         self._customer_topics = list(customer_topics)
         self._catalog_topics = list(catalog_topics)
         self._mirror = mirror_catalog
@@ -310,6 +336,7 @@ class KafkaInput(FixedPartitionedSource[Record, Offsets]):
             config=config,
             topics=topics,
             mirrors=mirrors,
+            heartbeat_s=self._heartbeat_s if kind == _CUSTOMERS else None,
             index=int(index),
             resume=resume_state,
             tail=self._tail,

@@ -184,6 +184,7 @@ def kafka_flow(settings: FlowSettings, metrics: FlowMetrics) -> Dataflow:
         [topic(events.CATALOG)],
         mirror_catalog=timers is not None
         and (timers.interest_s is not None or timers.replenish_lead_s is not None),
+        heartbeat_s=settings.idle_heartbeat.total_seconds() if settings.intelligence else None,
         tail=settings.tail,
         batch_size=settings.batch_size,
         metrics=metrics,

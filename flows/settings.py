@@ -121,6 +121,13 @@ class FlowSettings(BaseSettings):
         description="The offer triggers that fire, comma-separated; by default all of "
         f"{', '.join(TRIGGERS)}.",
     )
+    idle_heartbeat: dt.timedelta = Field(
+        default=dt.timedelta(milliseconds=100),
+        gt=dt.timedelta(0),
+        description="While tailing, how often a shard whose source is caught up moves its "
+        "clock on by the wall time since its latest event, so timers (abandonment, "
+        "rescoring) fire on a quiet shop too.",
+    )
     offer_trigger_lateness: dt.timedelta = Field(
         default=dt.timedelta(milliseconds=250),
         description="How long timer triggers (cart and browse abandonment, win-back, tier "
