@@ -52,7 +52,13 @@ from events.customers import (
     DeletionRequestedProperties,
     Traits,
 )
-from events.offers import OfferClicked, OfferProperties, OfferRedeemed
+from events.offers import (
+    OfferClicked,
+    OfferProperties,
+    OfferRedeemed,
+    OfferSent,
+    OfferSentProperties,
+)
 from events.orders import (
     OrderCompleted,
     OrderCompletedProperties,
@@ -105,6 +111,8 @@ __all__ = [
     "OfferClicked",
     "OfferProperties",
     "OfferRedeemed",
+    "OfferSent",
+    "OfferSentProperties",
     "OrderCompleted",
     "OrderCompletedProperties",
     "OrderRefunded",

@@ -8,7 +8,7 @@ from events.browsing import ProductClicked, ProductListViewed, ProductsSearched,
 from events.cart import CartViewed, CheckoutStarted, ProductAdded, ProductRemoved
 from events.catalog import ProductUpdated
 from events.customers import CustomerUpdated, DeletionRequested
-from events.offers import OfferClicked, OfferRedeemed
+from events.offers import OfferClicked, OfferRedeemed, OfferSent
 from events.orders import OrderCompleted, OrderRefunded
 from events.service import (
     NPSSurveyResponded,
@@ -46,6 +46,7 @@ Event = (
     | SatisfactionRated
     | NPSSurveyResponded
     | OfferClicked
+    | OfferSent
     | OfferRedeemed
 )
 """Any event of the contract."""
@@ -79,6 +80,7 @@ _TOPIC_OF: Final[dict[type[Event], str]] = {
     SupportTicketUpdated: CUSTOMERS,
     SatisfactionRated: CUSTOMERS,
     NPSSurveyResponded: CUSTOMERS,
+    OfferSent: CUSTOMERS,
 }
 
 EVENT_TYPES: Final[tuple[type[Event], ...]] = tuple(_TOPIC_OF)

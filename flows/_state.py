@@ -18,6 +18,7 @@ from flows._clock import OFFER_TIMERS, Progress, Tick
 from flows._decode import Clocked, Keyed, Rejected
 from flows.metrics import FlowMetrics
 from flows.profile import (
+    TRIGGERS,
     CustomerProfile,
     ItemState,
     Seed,
@@ -245,6 +246,16 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         ).inc()
         return [decision]
 
+    def _sent(self, event: events.OfferSent, t: float) -> None:
+        """An offer made outside the flow (the next best offer) joins the contact book:
+        it counts toward the caps, cool-downs and once-per-state of later decisions."""
+        assert self._policy is not None  # noqa: S101 - offers are on
+        props = event.properties
+        if self._profile.offers.record(t, props.trigger, props.state, self._policy):
+            self._profile._touch(OFFERS, t)
+            known = props.trigger in _RECORDED_TRIGGERS
+            self._metrics.offers_recorded.labels(props.trigger if known else "other").inc()
+
     def _ask(self, candidate: Candidate) -> list[Decision]:
         """Hold an event's offer for its ``decide`` tick; decide it at once if that tick
         has passed (it overtook the event)."""
@@ -378,6 +389,8 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                     times.append(t)
                     if type(event) in _SIGNALLING:
                         signals += item_signals(event)
+                    if triggers and type(event) is events.OfferSent:
+                        self._sent(event, t)
                     if triggers and type(event) in _TRIGGERING:
                         raised = profile._tier_changes[tiers:]
                         for candidate in event_triggers(profile, event, t, raised, self._rules):
@@ -506,6 +519,11 @@ def count_outcomes(metrics: FlowMetrics, outcomes: dict[tuple[str, str, str], in
     """Move the event counters once per batch, not once per event."""
     for (topic, name, outcome), n in outcomes.items():
         metrics.events.labels(topic, name, outcome).inc(n)
+
+
+_RECORDED_TRIGGERS: Final = frozenset({*TRIGGERS, "cross_sell"})
+"""The triggers of recorded offers counted under their own label (the next best offer's
+actions are the flow's triggers and ``cross_sell``)."""
 
 
 def _catalog_candidate(profile: CustomerProfile, tick: Tick) -> Candidate | None:

@@ -114,6 +114,13 @@ class FlowMetrics:
             ["trigger", "outcome", "reason"],
             registry=registry,
         )
+        self.offers_recorded = Counter(
+            "shopkeeper_offers_recorded_total",
+            "Offers made outside the flow (`Offer Sent`: the next best offer) recorded in "
+            "the contact history, by trigger (`other` for one the flow does not know).",
+            ["trigger"],
+            registry=registry,
+        )
         self.tier_changes = Counter(
             "shopkeeper_loyalty_tier_changes_total",
             "Loyalty tier changes on event time, by direction (upgrade, downgrade).",

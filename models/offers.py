@@ -324,6 +324,26 @@ class ContactBook:
             reason=candidate.reason if suppressed is None else suppressed,
         )
 
+    def record(self, at: float, trigger: TriggerName, state_key: str, policy: Policy) -> bool:
+        """Record an offer made outside ``decide`` (the next best offer): it consumes its
+        state, cool-down and caps as a fire does. Return whether it was new (the same
+        offer recorded again changes nothing).
+
+        Raises:
+            ValueError: ``at`` is not finite.
+        """
+        if not math.isfinite(at):
+            raise ValueError(f"offer time {at!r} is not finite")
+        fire = (at, trigger)
+        if self._states.get(trigger) == state_key and fire in self._fires:
+            return False
+        self._states[trigger] = state_key
+        bisect.insort(self._fires, fire)
+        self._clock = max(self._clock, at)
+        horizon = self._clock - WEEK - policy.disorder_s
+        self._fires = [f for f in self._fires if f[0] > horizon]
+        return True
+
     def _suppression(
         self, c: Candidate, context: Context, policy: Policy
     ) -> SuppressionReason | None:

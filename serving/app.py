@@ -48,6 +48,7 @@ from serving.offer_answer import NO_PLAN, offer_body, outcome
 from serving.offer_profile import OfferProfile
 from serving.openapi import spec
 from serving.recommend import Answer, Recommender, Suggestion, describe, popular_only
+from serving.sent_offers import SentOffers
 from serving.settings import ServingSettings
 
 __all__ = ["create_app"]
@@ -108,6 +109,8 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             live.close()
+            if api.sent is not None:
+                await anyio.to_thread.run_sync(api.sent.close)
 
     timed = api.timed
     routes = [
@@ -140,6 +143,11 @@ class _Api:
         self.metrics = metrics
         self.document = orjson.dumps(spec(settings))
         self.offer_rules = OfferRules.from_settings(settings)
+        self.sent = (
+            SentOffers(settings.kafka_bootstrap, settings.namespace, metrics)
+            if settings.kafka_bootstrap
+            else None
+        )
 
     def timed(self, route: str, handler: Handler) -> Handler:
         """``handler`` with its latency and status counted, and bad input made a 422."""
@@ -321,6 +329,12 @@ class _Api:
                 plan, offer=with_grant(offer, granted or 0.0, rules.economics)
             )
             degraded = degraded or granted is None
+        if plan.offer is not None and self.sent is not None:  # the flow counts it too
+            made = plan.offer
+            self.sent.send(
+                customer_id, at=now, offer_id=made.offer_id, trigger=made.action.trigger,
+                state=made.action.state_key, channel=ask.channel,
+            )  # fmt: skip
         return self._offer(customer_id, ask, now, plan, degraded=degraded or spent is None)
 
     def _offer(

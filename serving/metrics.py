@@ -108,6 +108,13 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.offers_sent = Counter(
+            "shopkeeper_serving_offers_sent_total",
+            "Next best offers reported to the flow as `Offer Sent` events, by outcome "
+            "(delivered, failed, not_queued).",
+            ["outcome"],
+            registry=registry,
+        )
         self.next_best_offers = Counter(
             "shopkeeper_serving_next_best_offer_total",
             "Next-best-offer answers by outcome (offered, holdout, suppressed, not_worth_it, "

@@ -24,6 +24,11 @@ class ServingSettings(BaseSettings):
 
     redis_url: str = Field(description="Redis URL of the feature store.")
     namespace: str = Field(default="shopkeeper", description="Redis key prefix.")
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers: the next best offers made go there as `Offer "
+        "Sent` events, so the flow counts them toward the caps; unset: not reported.",
+    )
     model_registry: Path = Field(
         default=Path("var/models/als"),
         description="Registry directory of recommender versions; CURRENT is served.",

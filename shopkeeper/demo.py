@@ -115,7 +115,10 @@ def run_demo(
         registry = _train(world, settings, say)
         app = create_app(
             ServingSettings(
-                redis_url=found.redis_url, namespace=namespace, model_registry=registry.root
+                redis_url=found.redis_url,
+                namespace=namespace,
+                model_registry=registry.root,
+                kafka_bootstrap=found.kafka_bootstrap,  # its offers count in the flow's caps
             )
         )
         with serve_in_background(app) as api:

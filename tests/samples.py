@@ -146,4 +146,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "Offer Redeemed",
         {"offer_id": "o-1", "order_id": "O-982", "revenue": 40.0, "currency": "EUR"},
     ),
+    "Offer Sent": _event(
+        "Offer Sent",
+        {
+            "offer_id": "of-1",
+            "trigger": "cart_abandonment",
+            "state": "9f2c",
+            "channel": "in_app",
+            "discount_amount": 2.5,
+            "currency": "EUR",
+        },
+    ),
 }

@@ -98,6 +98,8 @@ def _consistent(payload: dict[str, Any]) -> dict[str, Any]:
         props["currency"] = "EUR"
     if payload["event"] in {"Offer Clicked", "Offer Redeemed"} and "revenue" in props:
         props["currency"] = "EUR"
+    if payload["event"] == "Offer Sent" and "discount_amount" in props:
+        props["currency"] = "EUR"
     if props.get("successor_product_id") == props.get("product_id"):
         props.pop("successor_product_id", None)
     if payload.get("customer_id") is None and payload.get("anonymous_id") is None:

@@ -66,3 +66,65 @@ def test_serving_sees_the_flows_offer_as_already_fired_under_its_id(
     (cart,) = [a for a in new_cart["alternatives"] if a["trigger"] == "cart_abandonment"]
     assert cart["why"] == "trigger_cap"
     assert cart["offer_id"] != flows_offer["offer_id"]
+
+
+def test_the_flow_counts_the_next_best_offers_serving_made(
+    infra: Endpoints, unique: str, tmp_path: Path
+) -> None:
+    namespace = f"nbs{unique}"
+    customer = next(c for c in _in_shard_zero("asker") if not Policy().in_holdout(c))
+    clock = next(iter(_in_shard_zero("clock")))
+    prepare(infra, namespace)
+    send(infra, namespace, [
+        event("Customer Updated", T0 - dt.timedelta(days=1), customer=customer,
+              traits={"timezone": "Europe/Paris"}, consent={"marketing_push": True}),
+        event("Product Added", T0, customer=customer, product_id="P1", price=20.0,
+              currency="EUR"),
+    ])  # fmt: skip
+    run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+
+    settings = ServingSettings(
+        redis_url=infra.redis_url, namespace=namespace, model_registry=tmp_path / "none",
+        kafka_bootstrap=infra.kafka_bootstrap,
+    )  # fmt: skip
+
+    def ask(at: dt.datetime) -> dict[str, Any]:
+        with TestClient(create_app(settings, clock=at.timestamp)) as client:
+            response = client.post(f"/v1/customers/{customer}/next-best-offer",
+                                   json={"channel": "push"})  # fmt: skip
+        assert response.status_code == 200
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    # Serving offers the waiting cart five minutes in, and tells the flow (the app closed
+    # the client: everything queued was delivered).
+    first = ask(T0 + dt.timedelta(minutes=5))
+    assert first["offer"]["trigger"] == "cart_abandonment"
+    offer_id = first["offer"]["offer_id"]
+    customers_topic = events.in_namespace(events.CUSTOMERS, namespace)
+    sent = [
+        orjson.loads(m.value())
+        for m in read_topic(infra, customers_topic)
+        if orjson.loads(m.value())["event"] == "Offer Sent"
+    ]
+    assert [(s["customer_id"], s["properties"]["offer_id"]) for s in sent] == [(customer, offer_id)]
+
+    # The flow folds it in: its own cart timer, half an hour after the change, finds the
+    # cart already offered, under the same id; serving, asked again, finds it too.
+    send(infra, namespace, [
+        event("Product Viewed", T0 + dt.timedelta(days=1), customer=clock, product_id="P9",
+              price=5.0, currency="EUR"),
+    ])  # fmt: skip
+    run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    offers_topic = events.in_namespace(events.OFFERS, namespace)
+    assert [o for o in read_topic(infra, offers_topic)] == []
+    signals = [
+        orjson.loads(m.value())
+        for m in read_topic(infra, events.in_namespace(events.SIGNALS, namespace))
+    ]
+    (suppressed,) = [s for s in signals if s.get("signal") == "offer_suppressed"]
+    assert (suppressed["trigger"], suppressed["reason"]) == ("cart_abandonment", "already_fired")
+    assert suppressed["offer_id"] == offer_id
+    again = ask(T0 + dt.timedelta(minutes=40))
+    (cart,) = [a for a in again["alternatives"] if a["trigger"] == "cart_abandonment"]
+    assert (cart["offer_id"], cart["why"]) == (offer_id, "already_fired")

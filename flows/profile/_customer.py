@@ -280,6 +280,11 @@ class CustomerProfile:
             self._erased = True
             self._reset()
             return t
+        if type(event) is events.OfferSent:
+            # The engine's own message, not the customer's activity: remembered for
+            # dedupe only; the customer step records it in the contact book.
+            seen[key] = int(t)
+            return t
         if t > self._last:
             self._advance(t)
         self._first = min(self._first, t)

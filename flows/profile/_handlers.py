@@ -198,4 +198,5 @@ HANDLERS: Final[dict[type, Callable[[CustomerProfile, Any, float, int], None]]] 
     events.NPSSurveyResponded: _on_nps,
     events.OfferClicked: _on_activity,
     events.OfferRedeemed: _on_activity,
+    events.OfferSent: _on_activity,  # (folded before the handlers: see ``fold``)
 }
