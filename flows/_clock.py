@@ -11,7 +11,13 @@ event time minus the allowed lateness; every due time the watermark passes becom
 A shard's events arrive in partition order, so its ticks are the same in a replay at
 full speed and in a live run, and with one process or many.
 
-Offer timers (cart and browse abandonment, win-back, tier expiry) run on a second heap
+The shard's customer events come with its progress, and the clock hands them on to the
+customer step ahead of its ticks: on one path, a tick never overtakes the events it is
+about.
+
+Offer timers (cart and browse abandonment, win-back, tier expiry, replenishment) and
+catalogue changes (a price, a stock status, a successor: the shard's source reads the
+catalogue merged with its customer topics by event time) run on a second heap
 with a watermark of their own, the latest event time minus the *trigger* lateness: a
 fraction of a second by default, so an offer fires as its deadline passes, not an hour
 later. Their decisions read the profile as of the deadline, so a replay decides as the
@@ -21,7 +27,11 @@ time: a customer's offers are then all decided in event-time order, as the clock
 their ticks, so caps and cool-downs shared between triggers go to the same offers in a
 replay as live. Both heaps are released in event-time order, between the steps of a
 browsing session in their arrival order, so what a timer sees does not depend on
-where batches end.
+where batches end. A price drop or a restock ticks the shard's customers who viewed the
+product within the interest window before it and did not buy it since.
+
+While the flow tails, a caught-up source's heartbeat (``Progress.idle``) moves a quiet
+shard's time on by the wall clock, so its timers fire without new events.
 """
 
 from __future__ import annotations
@@ -71,6 +81,7 @@ OFFER_TIMERS: Final = frozenset(
         "price_drop", "back_in_stock", "decide",
     }
 )  # fmt: skip
+"""The tick kinds of offer triggers (the customer step decides offers on them)."""
 _REPLENISH: Final = "replenishment:"  # a heap entry's kind: the prefix, then the product
 _PRICE: Final = "price:"  # a catalogue price change: the prefix, then the product
 _STOCK: Final = "stock:"  # a catalogue stock change (value 1: in stock, 0: out)
@@ -80,7 +91,6 @@ _CHAIN_MAX: Final = 5  # successors followed from a retired product
 _VIEWS_KEPT: Final = 3  # view times kept per customer and product (for catalogue triggers)
 _BOUGHT_KEPT: Final = 4  # purchase times kept per customer and product
 _PRODUCTS_KEPT: Final = 100  # products followed per customer
-"""The tick kinds of offer triggers (the customer step decides offers on them)."""
 _Due = tuple[float, str, float, str, float]
 """A heap entry: (time, customer, window, kind, revenue); kinds are the ``TickKind``s,
 ``segment`` (an R-score timer), ``refresh`` (the daily quintile boundaries) and ``erase``."""
@@ -104,8 +114,8 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
     # The customers' events themselves, by customer, each in arrival order: the clock
     # hands them on ahead of its ticks (see ``flows._decode.Decoder``).
     events: list[tuple[str, list[Accepted]]] = []
-    # Catalogue changes (prices, stock), sent to every shard: a clock joins each, at its
-    # event time, to the shard's customers who viewed the product.
+    # Catalogue changes (prices, stock, successors) read along the shard's customer
+    # topics: the clock joins each, at its event time, to the shard's customers.
     catalog: list[CatalogChange] = []
     # While live and idle, the event time the shard's source vouches for (its latest
     # event plus the wall time since): time moves on without events.
@@ -432,6 +442,9 @@ class ClockLogic(StatefulBatchLogic[Progress, Clocked, bytes | _Clock]):
             clock.first_purchase.pop(customer, None)
             clock.buying_days.pop(customer, None)
             clock.bought.pop(customer, None)
+            clock.browsing.pop(customer, None)
+            for viewers in clock.interest.values():  # (erasures are rare)
+                viewers.pop(customer, None)
             if removed is not None:
                 out.append((customer, removed))
             return

@@ -211,3 +211,42 @@ def test_purchase_tier_and_service_triggers_fire_on_the_event(
     assert {(s["customer_id"], s["trigger"], s["reason"]) for s in suppressed} == {
         (muted, "post_purchase", "no_consent"),
     }
+
+
+def test_service_recovery_skips_the_promotion_guardrails_but_not_the_others(
+    infra: Endpoints, unique: str
+) -> None:
+    policy = Policy()
+    night, held, twice = (
+        next(c for c in _shard_zero(f"svc-{name}") if policy.in_holdout(c) == (name == "held"))
+        for name in ("night", "held", "twice")
+    )
+    story: list[Any] = []
+    for customer in (night, held, twice):
+        # No marketing consent, an open ticket, and 21:00 in Tokyo: a service message
+        # goes out all the same...
+        story += [
+            event("Customer Updated", T0 - dt.timedelta(days=1), customer=customer,
+                  traits={"timezone": "Asia/Tokyo"}, consent={"marketing_email": False}),
+            event("Support Ticket Created", T0 - dt.timedelta(hours=1), customer=customer,
+                  ticket_id="T-1", status="open"),
+            event("NPS Survey Responded", T0, customer=customer, score=2),
+        ]  # fmt: skip
+    # ...but not twice within the trigger's cool-down (1 h).
+    story.append(event("Satisfaction Rated", T0 + 10 * MINUTE, customer=twice,
+                       ticket_id="T-1", rating=1))  # fmt: skip
+    # Time moves on in the shard: every decision above is due.
+    clock = next(iter(_shard_zero("svc-clock")))
+    story.append(event("Product Viewed", T0 + dt.timedelta(days=1), customer=clock,
+                       product_id="P9", price=5.0, currency="EUR"))  # fmt: skip
+    namespace = f"svc{unique}"
+    prepare(infra, namespace)
+    send(infra, namespace, story)
+    run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
+    fired, suppressed = _decisions(infra, namespace)
+    assert sorted((o["customer_id"], o["reason"]) for o in fired) == sorted(
+        [(night, "nps_detractor"), (twice, "nps_detractor")]
+    )
+    assert sorted((s["customer_id"], s["trigger"], s["reason"]) for s in suppressed) == sorted(
+        [(held, "service_recovery", "holdout"), (twice, "service_recovery", "cooldown")]
+    )
