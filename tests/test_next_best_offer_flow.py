@@ -28,21 +28,32 @@ def _in_shard_zero(prefix: str) -> itertools.islice[str]:
     return itertools.islice((c for c in ids if zlib.crc32(c.encode()) % 4 == 0), None)
 
 
-def test_serving_sees_the_flows_offer_as_already_fired_under_its_id(
-    infra: Endpoints, unique: str, tmp_path: Path
-) -> None:
-    namespace = f"nbf{unique}"
-    customer = next(c for c in _in_shard_zero("buyer") if not Policy().in_holdout(c))
-    clock = next(iter(_in_shard_zero("clock")))
+def _cart_waiting(infra: Endpoints, namespace: str, prefix: str) -> str:
+    """A customer (consenting to push, not held out) whose cart holds P1 since T0."""
+    customer = next(c for c in _in_shard_zero(prefix) if not Policy().in_holdout(c))
     prepare(infra, namespace)
     send(infra, namespace, [
         event("Customer Updated", T0 - dt.timedelta(days=1), customer=customer,
               traits={"timezone": "Europe/Paris"}, consent={"marketing_push": True}),
         event("Product Added", T0, customer=customer, product_id="P1", price=20.0,
               currency="EUR"),
-        event("Product Viewed", T0 + dt.timedelta(hours=30), customer=clock, product_id="P9",
-              price=5.0, currency="EUR"),
     ])  # fmt: skip
+    return customer
+
+
+def _time_moves_on(infra: Endpoints, namespace: str, at: dt.datetime) -> None:
+    """Another customer of the shard does something at ``at``: its clock moves on."""
+    clock = next(iter(_in_shard_zero("clock")))
+    send(infra, namespace, [event("Product Viewed", at, customer=clock, product_id="P9",
+                                  price=5.0, currency="EUR")])  # fmt: skip
+
+
+def test_serving_sees_the_flows_offer_as_already_fired_under_its_id(
+    infra: Endpoints, unique: str, tmp_path: Path
+) -> None:
+    namespace = f"nbf{unique}"
+    customer = _cart_waiting(infra, namespace, "buyer")
+    _time_moves_on(infra, namespace, T0 + dt.timedelta(hours=30))
     run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
     topic = events.in_namespace(events.OFFERS, namespace)
     fired = [orjson.loads(m.value()) for m in read_topic(infra, topic)]
@@ -72,15 +83,7 @@ def test_the_flow_counts_the_next_best_offers_serving_made(
     infra: Endpoints, unique: str, tmp_path: Path
 ) -> None:
     namespace = f"nbs{unique}"
-    customer = next(c for c in _in_shard_zero("asker") if not Policy().in_holdout(c))
-    clock = next(iter(_in_shard_zero("clock")))
-    prepare(infra, namespace)
-    send(infra, namespace, [
-        event("Customer Updated", T0 - dt.timedelta(days=1), customer=customer,
-              traits={"timezone": "Europe/Paris"}, consent={"marketing_push": True}),
-        event("Product Added", T0, customer=customer, product_id="P1", price=20.0,
-              currency="EUR"),
-    ])  # fmt: skip
+    customer = _cart_waiting(infra, namespace, "asker")
     run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
 
     settings = ServingSettings(
@@ -111,10 +114,7 @@ def test_the_flow_counts_the_next_best_offers_serving_made(
 
     # The flow folds it in: its own cart timer, half an hour after the change, finds the
     # cart already offered, under the same id; serving, asked again, finds it too.
-    send(infra, namespace, [
-        event("Product Viewed", T0 + dt.timedelta(days=1), customer=clock, product_id="P9",
-              price=5.0, currency="EUR"),
-    ])  # fmt: skip
+    _time_moves_on(infra, namespace, T0 + dt.timedelta(days=1))
     run_to_end(infra, namespace, allowed_lateness=dt.timedelta(seconds=60))
     offers_topic = events.in_namespace(events.OFFERS, namespace)
     assert [o for o in read_topic(infra, offers_topic)] == []
