@@ -234,6 +234,10 @@ def _measure(found: Endpoints, world: World) -> dict[str, Any]:
         _flowrun.wait(lambda: _flowrun.written(run, total), "the flow to keep up")
         caught_up = time.time()
         cpu_after = _cpu_seconds(run)
+        # The flow's clocks move on with the wall clock once it is idle: the abandonment
+        # timers of the last minute of traffic still fire. Count once they all have.
+        settled = produced + ABANDONMENT_MINUTES * 60 + 2.0
+        _flowrun.wait(lambda: time.time() > settled, "the last timers", 120)
         fired = _decisions(run, "fired")
         suppressed = _decisions(run, "suppressed")
         _flowrun.wait(lambda: tail.count(offers_topic) >= fired, "every offer", 30)

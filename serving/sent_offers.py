@@ -97,5 +97,6 @@ class SentOffers:
         self._metrics.offers_sent.labels("failed" if error is not None else "delivered").inc()
 
     def close(self) -> None:
-        """Deliver what is queued (a few seconds at most)."""
+        """Deliver what is queued (a few seconds at most), then let the broker go."""
         self._producer.flush(_FLUSH_S)
+        self._producer.close()
