@@ -39,11 +39,13 @@ __all__ = ["KafkaInput", "Record"]
 
 _LAG_EVERY_S: Final = 1.0
 _IDLE_BACKOFF: Final = dt.timedelta(milliseconds=5)
+_LATEST: Final = "#latest"  # the snapshot's latest event time (no topic name has a "#")
 _CUSTOMERS: Final = "customers"
 _CATALOG: Final = "catalog"
 
 Offsets = dict[str, int]
-"""Next offset to emit, by topic: a source partition's snapshot."""
+"""Next offset to emit, by stream (and ``#latest``, its latest event time in ms): a source
+partition's snapshot."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -83,8 +85,10 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
     ) -> None:
         resume = resume or {}
         self._heartbeat_s = heartbeat_s if tail else None
-        self._stamp = -1  # the latest event time emitted (ms), and when (monotonic s)
-        self._stamped_at = 0.0
+        # The latest event time emitted (ms; kept in the snapshot, so heartbeats go on
+        # after a restart with no new event), and when (monotonic seconds).
+        self._stamp = resume.get(_LATEST, -1)
+        self._stamped_at = time.monotonic()
         self._beat_at = time.monotonic()  # the first heartbeat after one interval
         # Streams by name: a topic's partition ``index``, or "topic#partition" of a mirror.
         streams = [(t, t, index) for t in topics]
@@ -222,7 +226,7 @@ class _MergedPartition(StatefulSourcePartition[Record, Offsets]):
                 self._lag[topic].set(max(high - position, 0))
 
     def snapshot(self) -> Offsets:
-        return dict(self._next)
+        return {**self._next, _LATEST: self._stamp}
 
     def close(self) -> None:
         self._consumer.close()
