@@ -176,8 +176,9 @@ class Decoder:
         return Accepted(event, topic)
 
     def _mirrored(self, record: Record, shard: _ShardBatch) -> None:
-        """A catalogue message read along shard ``record.partition``: its price or stock
-        change goes to that shard's clock (nothing else: not counted, no dead letter)."""
+        """A catalogue message read along shard ``record.partition``: its price, stock or
+        successor change goes to that shard's clock (nothing else: not counted, no dead
+        letter)."""
         try:
             event = self._decoder.decode(record.value)
         except Exception:  # the catalogue's own read reports it (dead letters, metrics)
