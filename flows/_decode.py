@@ -106,6 +106,14 @@ class Rejected:
         )
 
 
+def _shard(shards: dict[int, _ShardBatch], partition: int) -> _ShardBatch:
+    """The batch's record of shard ``partition``, made on first use."""
+    shard = shards.get(partition)
+    if shard is None:
+        shard = shards[partition] = _ShardBatch()
+    return shard
+
+
 def _catalog_change(event: events.ProductUpdated) -> CatalogChange | None:
     """The price, stock or successor change a catalogue update makes, if any (a status of
     preorder or backorder says nothing about stock on hand)."""
@@ -201,9 +209,7 @@ class Decoder:
         clocked = self._clocked
         for record in records:
             if record.mirror or record.heartbeat:
-                shard = shards.get(record.partition)
-                if shard is None:
-                    shard = shards[record.partition] = _ShardBatch()
+                shard = _shard(shards, record.partition)
                 if record.heartbeat:
                     shard.idle = max(shard.idle, record.timestamp_ms / 1000)
                 else:
@@ -220,9 +226,7 @@ class Decoder:
                 product = event.properties.product_id  # type: ignore[union-attr]
                 products.setdefault(product, []).append(decoded)
                 continue
-            shard = shards.get(record.partition)
-            if shard is None:
-                shard = shards[record.partition] = _ShardBatch()
+            shard = _shard(shards, record.partition)
             shard.note(key, event)
             grouped = shard.customers if clocked else customers
             group = grouped.get(key)

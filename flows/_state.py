@@ -85,7 +85,6 @@ class ScoreRequest(msgspec.Struct, frozen=True, gc=False):
 _TRIGGERING: Final = frozenset(
     {events.OrderCompleted, events.NPSSurveyResponded, events.SatisfactionRated}
 )  # the events that may raise an offer trigger as they are folded
-_WAIT_LIMIT_S: Final = 86_400.0  # a cart tick waits this long for its change at most
 
 
 class ProfileOut(msgspec.Struct, frozen=True, gc=False):
@@ -290,15 +289,14 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         signals: list[Signal] = []
         decisions: list[Decision] = []
         profile = self._profile
-        due: list[tuple[float, float, str, Tick | None]] = [
-            (at, window, kind, None) for at, window, kind in profile._waiting
-        ]
-        due += [(k.at, k.window, k.kind, k) for k in ticks if k.kind in OFFER_TIMERS]
+        due = sorted(
+            (k for k in ticks if k.kind in OFFER_TIMERS), key=lambda k: (k.at, k.window, k.kind)
+        )
         if not due:
             self._fold(pending, times, signals, decisions)
             return times, signals, ticks, decisions
-        profile._waiting = []
-        for at, window, kind, tick in sorted(due, key=lambda d: d[:3]):
+        for tick in due:
+            at = tick.at
             ready = [a for a in pending if _event_time(a) <= at]  # in arrival order
             if ready:
                 pending = [a for a in pending if _event_time(a) > at]
@@ -311,7 +309,7 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
                 # then: no decision for someone who asked to be forgotten, in a replay either.
                 profile._asked = None
                 continue
-            timer = None if kind == "decide" else self._timer(at, window, kind, tick)
+            timer = None if tick.kind == "decide" else self._timer(tick)
             decisions += self._decide_until(at, timer)
         self._fold(pending, times, signals, decisions)
         return times, signals, ticks, decisions
@@ -332,31 +330,30 @@ class CustomerLogic(StatefulBatchLogic[list[Accepted] | Tick, ProfileOut, bytes 
         now.sort(key=lambda c: (c.at, c.trigger, c.state_key))
         return [decision for c in now for decision in self._offer(c)]
 
-    def _timer(self, at: float, window: float, kind: str, tick: Tick | None) -> Candidate | None:
-        """The candidate of an offer timer due at ``at`` (see ``flows._clock``)."""
+    def _timer(self, tick: Tick) -> Candidate | None:
+        """The candidate of an offer timer's tick (see ``flows._clock``)."""
         profile, rules = self._profile, self._rules
+        at, window, kind = tick.at, tick.window, tick.kind
         if kind == "cart":
-            if profile._cart.knows(window):
-                return cart_abandonment(profile, at, window, rules.cart_after)
-            # The tick overtook the cart change it is about (they left the decoder
-            # together): wait for it, unless it was dropped as too late.
-            if profile._last - window < _WAIT_LIMIT_S and not profile.erased:
-                profile._waiting.append((at, window, kind))
-            candidate = None
+            # The change reached this step ahead of its tick (both come through the
+            # shard's clock); unknown, it was left out of the cart as too late.
+            if not profile._cart.knows(window):
+                return None
+            candidate = cart_abandonment(profile, at, window, rules.cart_after)
         elif kind == "browse":
-            browsed = None if tick is None else tick.browsed
+            browsed = tick.browsed
             candidate = None if browsed is None else browse_abandonment(profile, at, browsed, rules)
         elif kind == "churn_risk":
-            risk = None if tick is None else tick.risk
+            risk = tick.risk
             candidate = None if risk is None else churn_risk(profile, at, window, risk, rules)
         elif kind == "replenishment":
-            if tick is None or tick.product is None or tick.cycle is None:
+            if tick.product is None or tick.cycle is None:
                 return None
             candidate = replenishment(
                 profile, at, window, tick.product, tick.cycle, successor=tick.successor
             )
         elif kind in ("price_drop", "back_in_stock"):
-            candidate = None if tick is None else _catalog_candidate(profile, tick)
+            candidate = _catalog_candidate(profile, tick)
         elif kind == "winback":
             candidate = winback(profile, at, window, rules)
         else:

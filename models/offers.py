@@ -311,12 +311,8 @@ class ContactBook:
         if not math.isfinite(at):
             raise ValueError(f"candidate time {at!r} is not finite")
         suppressed = self._suppression(candidate, context, policy)
-        if suppressed is None or suppressed == "holdout":
-            self._states[candidate.trigger] = candidate.state_key
-            bisect.insort(self._fires, (at, candidate.trigger))
-        self._clock = max(self._clock, at)
-        horizon = self._clock - WEEK - policy.disorder_s
-        self._fires = [fire for fire in self._fires if fire[0] > horizon]
+        consumed = suppressed is None or suppressed == "holdout"
+        self._note(at, policy, (candidate.trigger, candidate.state_key) if consumed else None)
         return Decision(
             offer_id=offer_id(candidate.customer_id, candidate.trigger, candidate.state_key),
             candidate=candidate,
@@ -334,15 +330,21 @@ class ContactBook:
         """
         if not math.isfinite(at):
             raise ValueError(f"offer time {at!r} is not finite")
-        fire = (at, trigger)
-        if self._states.get(trigger) == state_key and fire in self._fires:
+        if self._states.get(trigger) == state_key and (at, trigger) in self._fires:
             return False
-        self._states[trigger] = state_key
-        bisect.insort(self._fires, fire)
+        self._note(at, policy, (trigger, state_key))
+        return True
+
+    def _note(self, at: float, policy: Policy, fire: tuple[TriggerName, str] | None) -> None:
+        """Move the clock to ``at``; a ``(trigger, state)`` that fired (or was held out)
+        consumes its state and joins the fires; fires beyond the memory are forgotten."""
+        if fire is not None:
+            trigger, state_key = fire
+            self._states[trigger] = state_key
+            bisect.insort(self._fires, (at, trigger))
         self._clock = max(self._clock, at)
         horizon = self._clock - WEEK - policy.disorder_s
         self._fires = [f for f in self._fires if f[0] > horizon]
-        return True
 
     def _suppression(
         self, c: Candidate, context: Context, policy: Policy

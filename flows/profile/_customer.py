@@ -61,7 +61,7 @@ _STATE: Final = (
     "_last_purchase", "_cart", "_categories", "_brands", "_recent", "_refunds", "_refunded",
     "_refunded_ids", "_refunded_orders", "_tickets", "_nps", "_csat", "_consent", "_traits",
     "_churn", "_loyalty", "_tier_change", "_clv_days", "_clv", "_customer", "_offers",
-    "_waiting", "_context", "_asked", "_decided",
+    "_context", "_asked", "_decided",
 )  # fmt: skip
 _SEEN: Final = _STATE.index("_seen")
 _SESSIONS: Final = _STATE.index("_sessions")
@@ -180,7 +180,6 @@ class CustomerProfile:
         # a profile holds is one more object for the collector to walk.
         self._offers: ContactBook | None = None  # offers fired or held out
         # Cart ticks (at, change time) that came before the change itself was folded.
-        self._waiting: list[tuple[float, float, str]] = []  # (at, change time, "cart")
         self._context: ContextLog | None = None  # consent, time zone, tickets, timed
         # Offers raised by events, waiting for their ``decide`` tick; and the latest
         # tick time decided (a candidate raised at or before it is decided at once).
