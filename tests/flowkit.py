@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -205,3 +207,24 @@ def model_outputs(infra: Endpoints, namespace: str, customers: list[str]) -> dic
         for c, f in zip(customers, stored, strict=True)
         if f is not None and "churn_probability" in f
     }
+
+
+def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail if it does not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def snapshot_epoch(recovery: Path, step: str) -> int:
+    """The latest epoch of which a recovery store holds a snapshot of ``step``'s state
+    (-1: none yet)."""
+    latest = -1
+    for part in sorted(recovery.glob("part-*.sqlite3")):
+        with sqlite3.connect(part) as db:
+            (epoch,) = db.execute(
+                "SELECT MAX(snap_epoch) FROM snaps WHERE step_id LIKE ?", (f"%{step}%",)
+            ).fetchone()
+        latest = max(latest, -1 if epoch is None else int(epoch))
+    return latest

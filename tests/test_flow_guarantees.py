@@ -11,10 +11,8 @@ import functools
 import itertools
 import random
 import signal
-import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,7 +32,9 @@ from tests.flowkit import (
     prepare,
     read_topic,
     send,
+    snapshot_epoch,
     snapshot_features,
+    until,
 )
 
 START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
@@ -119,7 +119,7 @@ def test_kill_nine_five_times_loses_nothing_and_counts_nothing_twice(
     chaos = random.Random(7)
     kills = 0
     while kills < 5:
-        before = _snapshot_epoch(recovery)
+        before = snapshot_epoch(recovery, "track_time")
         # Small polls: many epochs, so the run is killed well before its end five times.
         run = _run(
             infra,
@@ -131,7 +131,7 @@ def test_kill_nine_five_times_loses_nothing_and_counts_nothing_twice(
         )
         # Killed only once this run has snapshotted its state (the clocks' included),
         # then at a random moment: every restart resumes from a snapshot, not the start.
-        _until(functools.partial(_snapshotted_or_exited, run, recovery, before), timeout=60)
+        until(functools.partial(_snapshotted_or_exited, run, recovery, before), timeout=60)
         deadline = time.monotonic() + chaos.uniform(0.0, 0.5)
         while time.monotonic() < deadline and run.processes[0].poll() is None:
             time.sleep(0.05)
@@ -166,30 +166,11 @@ def test_kill_nine_five_times_loses_nothing_and_counts_nothing_twice(
 
 
 def _snapshotted_or_exited(run: FlowRun, recovery: Path, before: int) -> bool:
-    return _snapshot_epoch(recovery) > before or run.processes[0].poll() is not None
+    return snapshot_epoch(recovery, "track_time") > before or run.processes[0].poll() is not None
 
 
 def _budget(infra: Endpoints, namespace: str) -> DiscountBudget:
     return DiscountBudget(redis.Redis.from_url(infra.redis_url), KeyLayout(namespace))
-
-
-def _snapshot_epoch(recovery: Path, step: str = "track_time") -> int:
-    """The latest epoch of which the recovery store holds a snapshot of ``step``'s state."""
-    latest = -1
-    for part in sorted(recovery.glob("part-*.sqlite3")):
-        with sqlite3.connect(part) as db:
-            (epoch,) = db.execute(
-                "SELECT MAX(snap_epoch) FROM snaps WHERE step_id LIKE ?", (f"%{step}%",)
-            ).fetchone()
-        latest = max(latest, -1 if epoch is None else int(epoch))
-    return latest
-
-
-def _until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -213,18 +194,18 @@ def test_a_year_replayed_equals_the_year_lived_at_a_steady_rate(
     # which moves a quiet shard's clock on by wall time, is off (never due).
     run = _run(infra, live, tail=True, metrics_port=port, lateness=lateness, heartbeat="P3650D")
     try:
-        _until(run.serving_metrics, timeout=60)
+        until(run.serving_metrics, timeout=60)
         summary = produce(
             items, bootstrap=infra.kafka_bootstrap, namespace=live, rate=10_000, progress=False
         )
         assert summary.total == len(items)
-        _until(lambda: run.metric("shopkeeper_flow_events_total") >= len(items), timeout=120)
+        until(lambda: run.metric("shopkeeper_flow_events_total") >= len(items), timeout=120)
         # The last writes land just after the last events are counted: wait until the
         # live features equal the replayed ones (failing with the difference if never),
         # and as many offers went out (the offers step runs behind the features).
-        _until(lambda: snapshot_features(infra, live, customers) == expected, timeout=60)
+        until(lambda: snapshot_features(infra, live, customers) == expected, timeout=60)
         offers = decisions(infra, replay)
-        _until(lambda: len(decisions(infra, live)) >= len(offers), timeout=60)
+        until(lambda: len(decisions(infra, live)) >= len(offers), timeout=60)
     finally:
         run.stop(signal.SIGINT)
         run.wait(timeout=60)
